@@ -1,0 +1,1 @@
+"""How each backend is reached: one class per backend, no pytest in here."""

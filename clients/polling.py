@@ -1,0 +1,79 @@
+"""Deadline polling: fast first polls, then back-off, and an error that tells what was seen.
+
+Why not ``time.sleep`` in a loop: the first moment data is visible is also the
+send-to-visible latency the suites report, so polls start every 20 ms and back
+off to at most ``max_interval``; the deadline is on ``time.monotonic()``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from clients.errors import BackendUnreachable, WaitTimeout
+
+T = TypeVar("T")
+
+_wakeup = threading.Event()  # never set: Event.wait is an interruptible, deadline-bounded pause
+
+
+@dataclass(frozen=True)
+class Observation(Generic[T]):
+    """What one poll saw: the value, whether it satisfies the wait, and how to describe it."""
+
+    value: T
+    ok: bool
+    shown: str
+
+
+@dataclass(frozen=True)
+class Waited(Generic[T]):
+    """A successful wait: the value and how long it took to become visible."""
+
+    value: T
+    seconds: float
+    polls: int
+
+
+def wait_for(
+    probe: Callable[[], Observation[T]],
+    *,
+    deadline: float,
+    expected: str,
+    where: str,
+    first_interval: float = 0.02,
+    max_interval: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    pause: Callable[[float], object] = _wakeup.wait,
+) -> Waited[T]:
+    """Call ``probe`` until it reports ``ok`` or ``deadline`` seconds have passed.
+
+    A :class:`BackendUnreachable` during the wait counts as "not yet" (a backend
+    restarting is eventually consistent); any other error propagates at once.
+    """
+    start = clock()
+    interval = first_interval
+    last_seen = "nothing (no poll completed)"
+    polls = 0
+    while True:
+        polls += 1
+        try:
+            seen = probe()
+        except BackendUnreachable as e:
+            last_seen = f"error: {e}"
+        else:
+            if seen.ok:
+                return Waited(seen.value, clock() - start, polls)
+            last_seen = seen.shown
+        elapsed = clock() - start
+        if elapsed >= deadline:
+            raise WaitTimeout(
+                f"{expected} not seen within {deadline:g}s ({polls} polls)\n"
+                f"  looked at: {where}\n"
+                f"  last seen: {last_seen}"
+            )
+        pause(min(interval, max(deadline - elapsed, 0.0)))
+        interval = min(interval * 1.5, max_interval)

@@ -1,0 +1,1 @@
+"""The local stack: the monitoring stack's real backends as processes on loopback."""

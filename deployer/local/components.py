@@ -1,0 +1,224 @@
+"""The local stack's components: rendered configs and the process that runs each.
+
+Listen addresses come from the env's URLs and LOCAL_* ports, so nothing here
+hard-codes a port. The same collector template as the cluster's is used.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from deployer.local.layout import REPO_ROOT, Layout
+from deployer.local.processes import ProcessSpec
+from deployer.render import render
+from envconf import Environment
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Paths of the executables, from Debian's packages and the Go builds."""
+
+    prometheus: str
+    alertmanager: str
+    node_exporter: str
+    postgres_exporter: str
+    postgres_bin: str
+    jaeger: str
+    victorialogs: str
+    collector: str
+
+    @classmethod
+    def debian(cls, jaeger: Path, victorialogs: Path, collector: Path) -> Binaries:
+        postgres = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
+        return cls(
+            prometheus="/usr/bin/prometheus",
+            alertmanager="/usr/bin/prometheus-alertmanager",
+            node_exporter="/usr/bin/prometheus-node-exporter",
+            postgres_exporter="/usr/bin/prometheus-postgres-exporter",
+            postgres_bin=str(Path(postgres[-1]).parent) if postgres else "/usr/lib/postgresql/15/bin",
+            jaeger=str(jaeger),
+            victorialogs=str(victorialogs),
+            collector=str(collector),
+        )
+
+
+def hostport(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}"
+
+
+def listen_addresses(env: Environment) -> dict[str, str]:
+    local = "127.0.0.1"
+    return {
+        "prometheus": hostport(env.text("PROMETHEUS_URL")),
+        "alertmanager": hostport(env.text("ALERTMANAGER_URL")),
+        "logs": hostport(env.text("LOGS_URL")),
+        "traces_query": hostport(env.text("TRACES_URL")),
+        "otlp_grpc": str(env.endpoint("OTLP_GRPC_ENDPOINT")),
+        "otlp_http": hostport(env.text("OTLP_HTTP_URL")),
+        "slack_mock": hostport(env.text("SLACK_MOCK_URL")),
+        "node_exporter": f"{local}:{env.port('LOCAL_NODE_EXPORTER_PORT')}",
+        "postgres_exporter": f"{local}:{env.port('LOCAL_POSTGRES_EXPORTER_PORT')}",
+        "collector_telemetry": f"{local}:{env.port('LOCAL_COLLECTOR_TELEMETRY_PORT')}",
+        "collector_exporter": f"{local}:{env.port('LOCAL_COLLECTOR_PROMETHEUS_PORT')}",
+        "traces_telemetry": f"{local}:{env.port('LOCAL_TRACES_TELEMETRY_PORT')}",
+    }
+
+
+def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
+    """Job name -> target, as the cluster's ServiceMonitors and chart defaults name them."""
+    return {
+        "prometheus": listen["prometheus"],
+        "alertmanager": listen["alertmanager"],
+        "node-exporter": listen["node_exporter"],
+        "postgres-exporter": listen["postgres_exporter"],
+        "otel-collector": listen["collector_telemetry"],
+        "otel-collector-exporter": listen["collector_exporter"],
+        "logs-store": listen["logs"],
+        "traces-store": listen["traces_telemetry"],
+    }
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A config file and its text (written only when changed)."""
+
+    path: Path
+    text: str
+
+
+def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -> list[Rendered]:
+    listen = listen_addresses(env)
+    ports = {
+        "traces_otlp_grpc": env.port("LOCAL_TRACES_OTLP_GRPC_PORT"),
+        "traces_otlp_http": env.port("LOCAL_TRACES_OTLP_HTTP_PORT"),
+        "traces_telemetry": env.port("LOCAL_TRACES_TELEMETRY_PORT"),
+    }
+    common = {
+        "cluster": env.text("CLUSTER_NAME"),
+        "environment": env.text("ENV_NAME"),
+        "listen": listen,
+        "ports": ports,
+    }
+    telemetry_host, telemetry_port = listen["collector_telemetry"].rsplit(":", 1)
+    collector = render(
+        "collector-config.yaml.j2",
+        {
+            **common,
+            "otlp_grpc_listen": listen["otlp_grpc"],
+            "otlp_http_listen": listen["otlp_http"],
+            "batch_timeout": str(env.duration("BATCH_TIMEOUT")),
+            "traces_otlp_endpoint": f"127.0.0.1:{ports['traces_otlp_grpc']}",
+            "logs_otlp_url": f"{env.text('LOGS_URL')}/insert/opentelemetry/v1/logs",
+            "prometheus_exporter_listen": listen["collector_exporter"],
+            "telemetry_host": telemetry_host,
+            "telemetry_port": telemetry_port,
+        },
+    )
+    rules = layout.config / "rules.yml"
+    prometheus = render(
+        "local/prometheus.yml.j2",
+        {
+            **common,
+            "scrape_interval": str(env.duration("SCRAPE_INTERVAL")),
+            "evaluation_interval": str(env.duration("EVALUATION_INTERVAL")),
+            "rules_file": str(rules),
+            "scrape_jobs": scrape_jobs(listen),
+        },
+    )
+    alertmanager = render(
+        "local/alertmanager.yml.j2",
+        {
+            **common,
+            "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
+            "slack_channel": env.text("SLACK_CHANNEL"),
+            "slack_webhook_file": str(slack_webhook_file),
+        },
+    )
+    return [
+        Rendered(layout.config / "otelcol.yaml", collector),
+        Rendered(layout.config / "prometheus.yml", prometheus),
+        Rendered(rules, render("local/rules.yml.j2", common)),
+        Rendered(layout.config / "alertmanager.yml", alertmanager),
+        Rendered(layout.config / "jaeger.yaml", render("local/jaeger.yaml.j2", common)),
+    ]
+
+
+def process_specs(env: Environment, layout: Layout, bins: Binaries, postgres_dsn: str, pg_user: str | None) -> list[ProcessSpec]:
+    """Every process of the stack, in start order."""
+    listen = listen_addresses(env)
+    cfg = layout.config
+    pg_port = env.port("LOCAL_POSTGRES_PORT")
+    return [
+        ProcessSpec(
+            "postgresql",
+            (f"{bins.postgres_bin}/postgres", "-D", str(layout.data("postgresql")), "-p", str(pg_port),
+             "-k", str(layout.pg_socket), "-c", "listen_addresses=127.0.0.1"),
+            ready_tcp=("127.0.0.1", pg_port),
+            user=pg_user,
+        ),
+        ProcessSpec(
+            "postgres-exporter",
+            (bins.postgres_exporter, f"--web.listen-address={listen['postgres_exporter']}"),
+            ready_url=f"http://{listen['postgres_exporter']}/metrics",
+            env={"DATA_SOURCE_NAME": postgres_dsn},
+        ),
+        ProcessSpec(
+            "node-exporter",
+            (bins.node_exporter, f"--web.listen-address={listen['node_exporter']}"),
+            ready_url=f"http://{listen['node_exporter']}/metrics",
+        ),
+        ProcessSpec(
+            "logs-store",
+            (bins.victorialogs, f"-httpListenAddr={listen['logs']}", f"-storageDataPath={layout.data('victorialogs')}",
+             f"-retentionPeriod={env.duration('LOG_RETENTION')}", "-loggerLevel=WARN"),
+            ready_url=f"http://{listen['logs']}/health",
+        ),
+        ProcessSpec(
+            "traces-store",
+            (bins.jaeger, f"--config={cfg / 'jaeger.yaml'}"),
+            ready_url=f"http://{listen['traces_query']}/api/v3/services",
+        ),
+        ProcessSpec(
+            "slack-mock",
+            (sys.executable, "-m", "fixtures.slack_mock", "--host", listen["slack_mock"].split(":")[0],
+             "--port", listen["slack_mock"].rsplit(":", 1)[1], "--hooks-file", str(layout.secrets / "slack_webhook_url")),
+            ready_url=f"http://{listen['slack_mock']}/healthz",
+            cwd=REPO_ROOT,
+        ),
+        ProcessSpec(
+            "alertmanager",
+            (bins.alertmanager, f"--config.file={cfg / 'alertmanager.yml'}", f"--storage.path={layout.data('alertmanager')}",
+             f"--web.listen-address={listen['alertmanager']}", "--cluster.listen-address="),
+            ready_url=f"http://{listen['alertmanager']}/-/ready",
+        ),
+        ProcessSpec(
+            "prometheus",
+            (bins.prometheus, f"--config.file={cfg / 'prometheus.yml'}", f"--storage.tsdb.path={layout.data('prometheus')}",
+             f"--web.listen-address={listen['prometheus']}", "--enable-feature=exemplar-storage",
+             "--web.enable-remote-write-receiver", "--web.enable-lifecycle"),
+            ready_url=f"http://{listen['prometheus']}/-/ready",
+        ),
+        ProcessSpec(
+            "otel-collector",
+            (bins.collector, f"--config={cfg / 'otelcol.yaml'}"),
+            ready_url=f"http://{listen['collector_telemetry']}/metrics",
+        ),
+    ]
+
+
+def fingerprint(spec: ProcessSpec, configs: list[Rendered]) -> str:
+    """Changes when the command or a config changes, so ``up`` restarts what is stale.
+
+    Every config counts for every process: configs change rarely, and a missed
+    restart would test a stack other than the one rendered.
+    """
+    digest = hashlib.sha256("\0".join(spec.argv).encode())
+    for config in configs:
+        digest.update(config.text.encode())
+    return digest.hexdigest()[:16]

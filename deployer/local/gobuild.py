@@ -1,0 +1,141 @@
+"""Building the Go backends through the Go module proxy into a cache reused by later runs.
+
+Two ways, as SPEC.md describes: the collector through the official builder
+(``go install``-able), and modules with replace directives (Jaeger) from a copy of
+their downloaded source, since ``go install`` refuses those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+from deployer import pins
+from deployer.local.errors import BuildError
+from deployer.local.progress import log_tail, run_logged, say
+
+BUILD_TIMEOUT = 40 * 60.0
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("OBSCONF_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "obs-conformance"
+    )
+    return Path(base)
+
+
+def _go_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("CGO_ENABLED", "0")
+    env["GOFLAGS"] = "-mod=mod -buildvcs=false"
+    return env
+
+
+def _download(module: str, version: str, logs: Path) -> Path:
+    log = logs / f"download-{module.replace('/', '_')}.log"
+    try:
+        out = subprocess.run(
+            ["go", "mod", "download", "-json", f"{module}@{version}"],
+            capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False, env=_go_env(), cwd=logs,
+        )
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise BuildError(f"{module}@{version}: go mod download failed: {e}") from e
+    log.write_text(out.stdout + out.stderr)
+    try:
+        info = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        info = {}
+    if out.returncode != 0 or "Dir" not in info:
+        reason = info.get("Error") or out.stderr.strip()[-500:]
+        raise BuildError(f"{module}@{version}: go mod download failed: {reason}")
+    return Path(info["Dir"])
+
+
+def _make_writable(root: Path) -> None:
+    for path in [root, *root.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+
+
+def build_source_module(spec: pins.SourceModule) -> Path:
+    """The binary of ``spec``, built once per version."""
+    cache = cache_dir()
+    binary = cache / "bin" / f"{spec.name}-{spec.version}"
+    if binary.is_file():
+        return binary
+    logs = cache / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    say(f"building {spec.name} from {spec.module}@{spec.version} (first run only)")
+    source = _download(spec.module, spec.version, logs)
+    work = cache / "src" / f"{spec.name}-{spec.version}"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(source, work, symlinks=True)
+    _make_writable(work)
+    shutil.rmtree(work / "vendor", ignore_errors=True)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    tmp = binary.with_suffix(".tmp")
+    log = logs / f"build-{spec.name}.log"
+    argv = ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmp), spec.package]
+    code = run_logged(argv, what=f"compiling {spec.name}", log=log, timeout=BUILD_TIMEOUT, cwd=work, env=_go_env())
+    if code != 0:
+        raise BuildError(
+            f"{spec.module}@{spec.version}: `{' '.join(argv)}` failed (exit {code}); log {log}:\n{log_tail(log)}"
+        )
+    tmp.rename(binary)
+    shutil.rmtree(work, ignore_errors=True)
+    return binary
+
+
+def collector_manifest(output: Path) -> str:
+    lines = [
+        "dist:",
+        "  name: otelcol-conformance",
+        "  description: OpenTelemetry Collector with the components of the stack's collector config",
+        f"  output_path: {output}",
+        f"  version: {pins.OTELCOL_VERSION.lstrip('v')}",
+    ]
+    for kind, components in pins.OTELCOL_COMPONENTS.items():
+        lines.append(f"{kind}:")
+        lines += [f"  - gomod: {component}" for component in components]
+    return "\n".join(lines) + "\n"
+
+
+def build_collector() -> Path:
+    """The collector binary for the pinned manifest, built once per manifest."""
+    cache = cache_dir()
+    digest = hashlib.sha256(collector_manifest(Path("-")).encode()).hexdigest()[:12]
+    binary = cache / "bin" / f"otelcol-{pins.OTELCOL_VERSION}-{digest}"
+    if binary.is_file():
+        return binary
+    logs = cache / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    builder = cache / "bin" / f"ocb-{pins.OTELCOL_VERSION}"
+    if not builder.is_file():
+        say(f"installing the collector builder {pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}")
+        gobin = cache / "gobin"
+        env = {**_go_env(), "GOBIN": str(gobin)}
+        log = logs / "install-builder.log"
+        argv = ["go", "install", f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}"]
+        if run_logged(argv, what="installing the builder", log=log, timeout=BUILD_TIMEOUT, env=env, cwd=logs) != 0:
+            raise BuildError(f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}: go install failed; log {log}:\n{log_tail(log)}")
+        builder.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(gobin / "builder"), builder)
+    work = cache / "src" / f"otelcol-{digest}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    manifest = work / "manifest.yaml"
+    manifest.write_text(collector_manifest(work / "out"))
+    say(f"building the OpenTelemetry Collector {pins.OTELCOL_VERSION} (first run only)")
+    log = logs / "build-otelcol.log"
+    code = run_logged([str(builder), "--config", str(manifest)], what="compiling the collector", log=log,
+                      timeout=BUILD_TIMEOUT, cwd=work, env=_go_env())
+    if code != 0:
+        raise BuildError(f"OpenTelemetry Collector (manifest {manifest}): builder failed (exit {code}); log {log}:\n{log_tail(log)}")
+    shutil.move(str(work / "out" / "otelcol-conformance"), binary)
+    shutil.rmtree(work, ignore_errors=True)
+    return binary

@@ -1,0 +1,47 @@
+"""Where the local stack keeps its configs, data, logs, pids and generated secrets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Layout:
+        return cls(Path(os.environ.get("OBSCONF_STATE", REPO_ROOT / ".local-stack")))
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def pg_socket(self) -> Path:
+        return self.run / "pg"
+
+    def data(self, component: str) -> Path:
+        return self.root / "data" / component
+
+    def create(self) -> None:
+        for path in (self.config, self.logs, self.run, self.root / "data"):
+            path.mkdir(parents=True, exist_ok=True)
+        self.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.secrets.chmod(0o700)

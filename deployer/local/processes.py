@@ -1,0 +1,141 @@
+"""Starting and stopping the local stack's processes, by pid files that prove ownership.
+
+``down`` must stop only what ``up`` started: a pid file records the pid and the
+command, and a pid whose command line no longer matches (reused pid) is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from deployer.local.layout import Layout
+
+_pause = threading.Event()
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process of the stack and how to tell it is ready."""
+
+    name: str
+    argv: tuple[str, ...]
+    ready_url: str = ""
+    ready_tcp: tuple[str, int] | None = None
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets: never shown
+    user: str | None = None
+    cwd: Path | None = None
+
+    @property
+    def where(self) -> str:
+        if self.ready_url:
+            return self.ready_url
+        if self.ready_tcp:
+            return f"tcp://{self.ready_tcp[0]}:{self.ready_tcp[1]}"
+        return "(no readiness endpoint)"
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def probe_ready(spec: ProcessSpec, timeout: float = 1.0) -> tuple[bool, str]:
+    """One readiness probe: (ready, what was seen)."""
+    if spec.ready_url:
+        try:
+            response = requests.get(spec.ready_url, timeout=timeout)
+        except requests.RequestException as e:
+            return False, f"{type(e).__name__}"
+        return response.status_code == 200, f"HTTP {response.status_code}"
+    if spec.ready_tcp:
+        try:
+            with socket.create_connection(spec.ready_tcp, timeout=timeout):
+                return True, "accepting connections"
+        except OSError as e:
+            return False, e.strerror or type(e).__name__
+    return True, "no readiness endpoint"
+
+
+class ProcessManager:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def _pidfile(self, name: str) -> Path:
+        return self.layout.run / f"{name}.pid"
+
+    def log_path(self, name: str) -> Path:
+        return self.layout.logs / f"{name}.log"
+
+    def _record(self, name: str) -> dict[str, object] | None:
+        try:
+            record: dict[str, object] = json.loads(self._pidfile(name).read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        return record
+
+    def pid(self, name: str) -> int | None:
+        """The pid of our running ``name``, or None (also when the pid was reused by another program)."""
+        record = self._record(name)
+        if record is None:
+            return None
+        pid = int(str(record["pid"]))
+        cmdline = _cmdline(pid)
+        if not cmdline or cmdline[0] != record["argv0"] or _is_zombie(pid):
+            return None
+        return pid
+
+    def fingerprint(self, name: str) -> str:
+        record = self._record(name)
+        return str(record.get("fingerprint", "")) if record else ""
+
+    def start(self, spec: ProcessSpec, fingerprint: str = "") -> int:
+        log = self.log_path(spec.name)
+        env = {**os.environ, **spec.env}
+        with log.open("ab") as out:
+            process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+                list(spec.argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=spec.cwd,
+                user=spec.user,
+                start_new_session=True,
+            )
+        self._pidfile(spec.name).write_text(json.dumps({"pid": process.pid, "argv0": spec.argv[0], "fingerprint": fingerprint}))
+        return process.pid
+
+    def stop(self, name: str, deadline: float = 15.0) -> str:
+        """Stop ``name`` if we started it: SIGTERM, then SIGKILL at the deadline. Says what happened."""
+        pid = self.pid(name)
+        self._pidfile(name).unlink(missing_ok=True)
+        if pid is None:
+            return "not running"
+        os.kill(pid, signal.SIGTERM)
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            if not _cmdline(pid) or _is_zombie(pid):
+                return f"stopped (pid {pid})"
+            _pause.wait(0.05)
+        os.kill(pid, signal.SIGKILL)
+        return f"killed after {deadline:g}s (pid {pid})"
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True

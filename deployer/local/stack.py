@@ -1,0 +1,150 @@
+"""``up``, ``down`` and ``status`` of the local stack.
+
+``up`` is idempotent: what runs with the same command and configs is left alone,
+what is stale is restarted, what is missing is started; then every component is
+ready-checked against STACK_START_DEADLINE.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from deployer import pins
+from deployer.local import gobuild, postgres
+from deployer.local.components import Binaries, Rendered, fingerprint, process_specs, render_configs
+from deployer.local.errors import StackError
+from deployer.local.layout import Layout
+from deployer.local.packages import ensure_packages
+from deployer.local.processes import ProcessManager, ProcessSpec, probe_ready
+from deployer.local.progress import log_tail, say
+from envconf import Environment
+
+_pause = threading.Event()
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int | None
+    ready: bool
+    seen: str
+    where: str
+
+
+def _secret_file(path: Path, make: str) -> str:
+    """Read a generated secret, creating it (0600) on first use."""
+    if not path.is_file():
+        path.write_text(make + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class LocalStack:
+    def __init__(self, env: Environment, layout: Layout | None = None) -> None:
+        if not env.is_local:
+            raise StackError(f"the local stack needs an env with TARGET=local, not {env.target} ({env.path})")
+        self.env = env
+        self.layout = layout or Layout.default()
+        self.processes = ProcessManager(self.layout)
+
+    def _webhook_file(self) -> Path:
+        """Alertmanager reads the Slack URL from this 0600 file; the mock accepts only this hook."""
+        path = self.layout.secrets / "slack_webhook_url"
+        if "SLACK_WEBHOOK_URL" in self.env.secrets:
+            path.write_text(self.env.secret("SLACK_WEBHOOK_URL").reveal() + "\n")
+            path.chmod(0o600)
+        else:
+            token = secrets.token_hex(12)
+            _secret_file(path, f"{self.env.text('SLACK_MOCK_URL')}/services/T0CONFORM/B0CONFORM/{token}")
+        return path
+
+    def _postgres_password(self) -> str:
+        if "POSTGRES_EXPORTER_PASSWORD" in self.env.secrets:
+            return self.env.secret("POSTGRES_EXPORTER_PASSWORD").reveal()
+        return _secret_file(self.layout.secrets / "postgres_exporter_password", secrets.token_urlsafe(18))
+
+    def _specs(self, bins: Binaries) -> tuple[list[ProcessSpec], list[Rendered]]:
+        self.layout.create()
+        configs = render_configs(self.env, self.layout, self._webhook_file())
+        user = self.env.text("POSTGRES_EXPORTER_USER")
+        dsn = (
+            f"postgresql://{user}:{self._postgres_password()}@127.0.0.1:"
+            f"{self.env.port('LOCAL_POSTGRES_PORT')}/postgres?sslmode=disable"
+        )
+        return process_specs(self.env, self.layout, bins, dsn, postgres.run_as()), configs
+
+    def binaries(self) -> Binaries:
+        ensure_packages()
+        return Binaries.debian(
+            jaeger=gobuild.build_source_module(pins.JAEGER),
+            victorialogs=gobuild.build_source_module(pins.VICTORIALOGS),
+            collector=gobuild.build_collector(),
+        )
+
+    def up(self) -> list[ComponentStatus]:
+        start = time.monotonic()
+        specs, configs = self._specs(self.binaries())
+        for config in configs:
+            if not config.path.is_file() or config.path.read_text() != config.text:
+                config.path.write_text(config.text)
+        started: list[str] = []
+        for spec in specs:
+            wanted = fingerprint(spec, configs)
+            if self.processes.pid(spec.name) is not None:
+                if self.processes.fingerprint(spec.name) == wanted:
+                    continue
+                say(f"{spec.name}: config changed, restarting ({self.processes.stop(spec.name)})")
+            if spec.name == "postgresql":
+                postgres.init_cluster(spec.argv[0].rsplit("/", 1)[0], self.layout.data("postgresql"), self.layout.pg_socket)
+            self.processes.start(spec, wanted)
+            started.append(spec.name)
+            if spec.name == "postgresql":
+                self._wait_ready([spec])
+                postgres.ensure_role(
+                    spec.argv[0].rsplit("/", 1)[0], self.layout.pg_socket, self.env.port("LOCAL_POSTGRES_PORT"),
+                    self.env.text("POSTGRES_EXPORTER_USER"), self._postgres_password(),
+                )
+        statuses = self._wait_ready(specs)
+        say(f"up in {time.monotonic() - start:.1f}s; started: {', '.join(started) or 'nothing (all running)'}")
+        return statuses
+
+    def _wait_ready(self, specs: list[ProcessSpec]) -> list[ComponentStatus]:
+        deadline = time.monotonic() + self.env.duration("STACK_START_DEADLINE").seconds
+        interval = 0.02
+        while True:
+            statuses = [self._status(spec) for spec in specs]
+            bad = [s for s in statuses if not s.ready]
+            if not bad:
+                return statuses
+            dead = [s for s in bad if s.pid is None]
+            if dead or time.monotonic() >= deadline:
+                lines = []
+                for s in dead or bad:
+                    state = "exited" if s.pid is None else f"not ready at {s.where} (last seen: {s.seen})"
+                    log = self.processes.log_path(s.name)
+                    lines.append(f"{s.name}: {state}; log {log}:\n{self.env.mask(log_tail(log, 8))}")
+                raise StackError("local stack not ready:\n" + "\n".join(lines))
+            _pause.wait(interval)
+            interval = min(interval * 1.5, 0.5)
+
+    def _status(self, spec: ProcessSpec) -> ComponentStatus:
+        pid = self.processes.pid(spec.name)
+        ready, seen = probe_ready(spec) if pid is not None else (False, "not running")
+        return ComponentStatus(spec.name, pid, ready, seen, spec.where)
+
+    def status(self) -> list[ComponentStatus]:
+        bins = Binaries.debian(Path("jaeger"), Path("victoria-logs"), Path("otelcol"))
+        specs, _ = self._specs(bins)
+        return [self._status(spec) for spec in specs]
+
+    def is_up(self) -> bool:
+        return all(s.ready for s in self.status())
+
+    def down(self) -> list[str]:
+        """Stop, in reverse order, only the processes this stack started."""
+        names = [spec.name for spec in reversed(self._specs(Binaries.debian(Path("j"), Path("v"), Path("o")))[0])]
+        return [f"{name}: {self.processes.stop(name)}" for name in names]

@@ -1,0 +1,56 @@
+"""Every version the deployer builds or installs, pinned in this one place.
+
+Why these backends locally: Grafana Loki and Tempo are AGPL-licensed, and this
+project's workplace forbids building their Go modules, so the local stack stores
+logs in VictoriaLogs and traces in Jaeger v2 (both Apache-2.0, both OTLP-native).
+Clusters (kind, dev) run the real Loki and Tempo from their charts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourceModule:
+    """A Go module built from its source directory (``go install`` refuses replace directives)."""
+
+    name: str
+    module: str
+    version: str
+    package: str
+
+
+JAEGER = SourceModule("jaeger", "github.com/jaegertracing/jaeger", "v1.76.0", "./cmd/jaeger")
+VICTORIALOGS = SourceModule("victoria-logs", "github.com/VictoriaMetrics/VictoriaLogs", "v1.52.1", "./app/victoria-logs")
+SOURCE_MODULES = (JAEGER, VICTORIALOGS)
+
+OTELCOL_BUILDER = "go.opentelemetry.io/collector/cmd/builder"
+OTELCOL_VERSION = "v0.165.0"
+_CORE = "go.opentelemetry.io/collector"
+_CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
+
+# The components the stack's collector config uses, by kind, as the builder's manifest wants them.
+OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "receivers": (f"{_CORE}/receiver/otlpreceiver {OTELCOL_VERSION}",),
+    "processors": (
+        f"{_CORE}/processor/batchprocessor {OTELCOL_VERSION}",
+        f"{_CORE}/processor/memorylimiterprocessor {OTELCOL_VERSION}",
+        f"{_CONTRIB}/processor/resourceprocessor {OTELCOL_VERSION}",
+    ),
+    "exporters": (
+        f"{_CORE}/exporter/otlpexporter {OTELCOL_VERSION}",
+        f"{_CORE}/exporter/otlphttpexporter {OTELCOL_VERSION}",
+        f"{_CORE}/exporter/debugexporter {OTELCOL_VERSION}",
+        f"{_CONTRIB}/exporter/prometheusexporter {OTELCOL_VERSION}",
+    ),
+}
+
+# Debian packages of the local stack, with the binary that proves each is installed.
+DEBIAN_PACKAGES: dict[str, str] = {
+    "prometheus": "/usr/bin/prometheus",
+    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
+    "prometheus-node-exporter": "/usr/bin/prometheus-node-exporter",
+    "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
+    "postgresql": "/usr/lib/postgresql/*/bin/postgres",
+}

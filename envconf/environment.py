@@ -1,0 +1,142 @@
+"""Loading an environment by name (``--env dev``) into a validated, typed view."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from envconf.envfile import Entry, parse_env_file
+from envconf.errors import EnvFileError
+from envconf.schema import KEYS, SECRET_KEYS
+from envconf.secrets import Secret, mask
+from envconf.values import Duration, Endpoint, Quantity
+
+ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
+SECRETS_FILE = "secrets.env"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A validated environment: typed getters over the keys of :mod:`envconf.schema`."""
+
+    name: str
+    path: Path
+    values: Mapping[str, object]
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+
+    def _get(self, key: str, kind: type[T]) -> T:
+        value = self.values.get(key)
+        if not isinstance(value, kind):
+            raise KeyError(f"{self.path}: {key} is not set as a {kind.__name__}")
+        return value
+
+    def text(self, key: str) -> str:
+        return self._get(key, str)
+
+    def duration(self, key: str) -> Duration:
+        return self._get(key, Duration)
+
+    def quantity(self, key: str) -> Quantity:
+        return self._get(key, Quantity)
+
+    def port(self, key: str) -> int:
+        return self._get(key, int)
+
+    def endpoint(self, key: str) -> Endpoint:
+        return self._get(key, Endpoint)
+
+    def secret(self, key: str) -> Secret:
+        """The secret, or an error that says where it is expected to come from."""
+        found = self.secrets.get(key)
+        if found is None:
+            raise EnvFileError(
+                self.path,
+                None,
+                key,
+                f"secret not set: export {key} or put it in {self.path.parent / SECRETS_FILE} (git-ignored)",
+            )
+        return found
+
+    @property
+    def target(self) -> str:
+        return self.text("TARGET")
+
+    @property
+    def is_local(self) -> bool:
+        return self.target == "local"
+
+    def host(self, service: str) -> str:
+        """The ingress host of a service: ``<env>-<cluster>-<service>.<domain>``."""
+        return f"{self.text('ENV_NAME')}-{self.text('CLUSTER_NAME')}-{service}.{self.text('DNS_DOMAIN')}"
+
+    def with_secret(self, key: str, value: str) -> Environment:
+        """A copy holding one more secret (the local stack generates its own)."""
+        return Environment(self.name, self.path, self.values, {**self.secrets, key: Secret(value)})
+
+    def mask(self, text: str) -> str:
+        """``text`` with every secret of this environment replaced by ``****``."""
+        return mask(text, self.secrets.values())
+
+
+def find_env_file(name: str, root: Path = ENVIRONMENTS_DIR) -> Path:
+    """``name`` is a directory under environments/ holding one .env file, or a path to a file."""
+    as_path = Path(name)
+    if as_path.suffix == ".env" and as_path.is_file():
+        return as_path
+    directory = root / name
+    candidates = sorted(p for p in directory.glob("*.env") if p.name != SECRETS_FILE)
+    if len(candidates) != 1:
+        known = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        found = "no .env file" if not candidates else f"{len(candidates)} .env files"
+        raise EnvFileError(directory, None, None, f"{found} for --env {name} (known: {', '.join(known)})")
+    return candidates[0]
+
+
+def _read_secrets(path: Path, environ: Mapping[str, str]) -> dict[str, Secret]:
+    from_file: dict[str, Entry] = {}
+    secrets_path = path.parent / SECRETS_FILE
+    if secrets_path.is_file():
+        from_file = parse_env_file(secrets_path)
+        for key, entry in from_file.items():
+            if key not in SECRET_KEYS:
+                raise EnvFileError(secrets_path, entry.line, key, "only secrets belong in secrets.env")
+    found: dict[str, Secret] = {}
+    for key in SECRET_KEYS:
+        raw = environ.get(key) or (from_file[key].value if key in from_file else "")
+        if raw:
+            try:
+                KEYS[key].parse(raw)
+            except ValueError:
+                # never echo the value: it is a secret
+                raise EnvFileError(secrets_path, None, key, "malformed secret value (not shown)") from None
+            found[key] = Secret(raw)
+    return found
+
+
+def load_environment(name: str, root: Path = ENVIRONMENTS_DIR, environ: Mapping[str, str] | None = None) -> Environment:
+    """Load and validate every key; the first problem raises :class:`EnvFileError`."""
+    path = find_env_file(name, root)
+    entries = parse_env_file(path)
+    values: dict[str, object] = {}
+    for key, entry in entries.items():
+        spec = KEYS.get(key)
+        if spec is None:
+            raise EnvFileError(path, entry.line, key, "unknown key (see envconf/schema.py)")
+        if spec.secret:
+            raise EnvFileError(path, entry.line, key, "secrets never go in the env file (git): use secrets.env or the process environment")
+        try:
+            values[key] = spec.parse(entry.value)
+        except ValueError as e:
+            raise EnvFileError(path, entry.line, key, str(e)) from None
+    is_local = values.get("TARGET") == "local"
+    for key, spec in KEYS.items():
+        needed = spec.required or (spec.local_only and is_local)
+        if needed and key not in values:
+            raise EnvFileError(path, None, key, "missing required key")
+    secrets = _read_secrets(path, os.environ if environ is None else environ)
+    return Environment(name=str(values["ENV_NAME"]), path=path, values=values, secrets=secrets)

@@ -1,0 +1,87 @@
+"""Every key an environment file may hold, its type, and whether it must be there.
+
+One table, so the local, kind and dev files cannot drift apart silently: an
+unknown key is an error (a typo would otherwise be ignored), and so is a missing
+required one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from envconf import values as v
+
+
+@dataclass(frozen=True)
+class Key:
+    """How one key is parsed; ``local_only`` keys are required when TARGET is local."""
+
+    parse: Callable[[str], object]
+    required: bool = True
+    secret: bool = False
+    local_only: bool = False
+
+
+TARGETS = ("local", "kind", "scaleway")
+COMPONENTS = ("PROMETHEUS", "ALERTMANAGER", "LOKI", "TEMPO", "OTEL_COLLECTOR", "POSTGRES_EXPORTER")
+
+KEYS: dict[str, Key] = {
+    # identity
+    "ENV_NAME": Key(v.parse_name),
+    "CLUSTER_NAME": Key(v.parse_name),
+    "DNS_DOMAIN": Key(v.parse_hostname),
+    "TARGET": Key(v.parse_choice(*TARGETS)),
+    "NAMESPACE": Key(v.parse_name),
+    "APP_NAMESPACES": Key(v.parse_text),
+    # storage
+    "STORAGE_CLASS": Key(v.parse_name),
+    "PROMETHEUS_STORAGE_SIZE": Key(v.parse_quantity),
+    "LOKI_STORAGE_SIZE": Key(v.parse_quantity),
+    "ALERTMANAGER_STORAGE_SIZE": Key(v.parse_quantity),
+    "TEMPO_STORAGE_SIZE": Key(v.parse_quantity),
+    # where the backends are reached
+    "PROMETHEUS_URL": Key(v.parse_url),
+    "ALERTMANAGER_URL": Key(v.parse_url),
+    "LOGS_BACKEND": Key(v.parse_choice("loki", "victorialogs")),
+    "LOGS_URL": Key(v.parse_url),
+    "TRACES_BACKEND": Key(v.parse_choice("tempo", "jaeger")),
+    "TRACES_URL": Key(v.parse_url),
+    "OTLP_GRPC_ENDPOINT": Key(v.parse_endpoint),
+    "OTLP_HTTP_URL": Key(v.parse_url),
+    "SLACK_MOCK_URL": Key(v.parse_url),
+    "SLACK_CHANNEL": Key(v.parse_text),
+    # behaviour the checks hold the stack to
+    "SCRAPE_INTERVAL": Key(v.parse_duration),
+    "EVALUATION_INTERVAL": Key(v.parse_duration),
+    "LOG_RETENTION": Key(v.parse_duration),
+    "ALERT_GROUP_WAIT": Key(v.parse_duration),
+    "BATCH_TIMEOUT": Key(v.parse_duration),
+    "HTTP_TIMEOUT": Key(v.parse_duration),
+    "TRACE_DEADLINE": Key(v.parse_duration),
+    "LOG_DEADLINE": Key(v.parse_duration),
+    "METRIC_DEADLINE": Key(v.parse_duration),
+    "ALERT_DEADLINE": Key(v.parse_duration),
+    "STACK_START_DEADLINE": Key(v.parse_duration),
+    # secrets: never in git, read from the process environment or secrets.env
+    "SLACK_WEBHOOK_URL": Key(v.parse_url, required=False, secret=True),
+    "POSTGRES_EXPORTER_PASSWORD": Key(v.parse_text, required=False, secret=True),
+    "POSTGRES_EXPORTER_USER": Key(v.parse_identifier),
+    # the local stack's own listeners, beside the URLs above
+    "LOCAL_NODE_EXPORTER_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_POSTGRES_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_POSTGRES_EXPORTER_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_COLLECTOR_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_COLLECTOR_PROMETHEUS_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_TRACES_OTLP_GRPC_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_TRACES_OTLP_HTTP_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_TRACES_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
+}
+
+for _component in COMPONENTS:
+    KEYS[f"{_component}_CPU_REQUEST"] = Key(v.parse_cpu)
+    KEYS[f"{_component}_CPU_LIMIT"] = Key(v.parse_cpu)
+    KEYS[f"{_component}_MEMORY_REQUEST"] = Key(v.parse_quantity)
+    KEYS[f"{_component}_MEMORY_LIMIT"] = Key(v.parse_quantity)
+
+SECRET_KEYS = tuple(name for name, key in KEYS.items() if key.secret)
