@@ -7,6 +7,7 @@ ready-checked against STACK_START_DEADLINE.
 
 from __future__ import annotations
 
+import fcntl
 import secrets
 import threading
 import time
@@ -141,8 +142,20 @@ class LocalStack:
         specs, _ = self._specs(bins)
         return [self._status(spec) for spec in specs]
 
-    def is_up(self) -> bool:
-        return all(s.ready for s in self.status())
+    def ensure_started(self) -> list[ComponentStatus]:
+        """Start the stack when none of it runs; leave a partly running stack as it is.
+
+        A component that was stopped on purpose is the thing under test: healing
+        it would hide exactly what the suites are meant to report. Serialized by a
+        file lock, since every xdist worker asks at once.
+        """
+        self.layout.create()
+        with (self.layout.root / "up.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            statuses = self.status()
+            if any(s.pid is not None for s in statuses):
+                return statuses
+            return self.up()
 
     def down(self) -> list[str]:
         """Stop, in reverse order, only the processes this stack started."""

@@ -1,0 +1,41 @@
+"""Which client class serves which backend, chosen by the env (LOGS_BACKEND, TRACES_BACKEND)."""
+
+from __future__ import annotations
+
+from clients.alertmanager import AlertmanagerClient
+from clients.jaeger import JaegerClient
+from clients.logs import LogStore
+from clients.loki import LokiClient
+from clients.prometheus import PrometheusClient
+from clients.slack_mock import SlackMockClient
+from clients.tempo import TempoClient
+from clients.traces import TraceStore
+from clients.victorialogs import VictoriaLogsClient
+from envconf import Environment
+
+LOG_STORES: dict[str, type[LokiClient] | type[VictoriaLogsClient]] = {"loki": LokiClient, "victorialogs": VictoriaLogsClient}
+TRACE_STORES: dict[str, type[TempoClient] | type[JaegerClient]] = {"tempo": TempoClient, "jaeger": JaegerClient}
+
+
+def _timeout(env: Environment) -> float:
+    return env.duration("HTTP_TIMEOUT").seconds
+
+
+def prometheus(env: Environment) -> PrometheusClient:
+    return PrometheusClient(env.text("PROMETHEUS_URL"), _timeout(env))
+
+
+def alertmanager(env: Environment) -> AlertmanagerClient:
+    return AlertmanagerClient(env.text("ALERTMANAGER_URL"), _timeout(env))
+
+
+def log_store(env: Environment) -> LogStore:
+    return LOG_STORES[env.text("LOGS_BACKEND")](env.text("LOGS_URL"), _timeout(env))
+
+
+def trace_store(env: Environment) -> TraceStore:
+    return TRACE_STORES[env.text("TRACES_BACKEND")](env.text("TRACES_URL"), _timeout(env))
+
+
+def slack_mock(env: Environment) -> SlackMockClient:
+    return SlackMockClient(env.text("SLACK_MOCK_URL"), _timeout(env))

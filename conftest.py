@@ -1,0 +1,7 @@
+"""Root conftest: only loads the fixture plugins (suites -> fixtures -> clients -> envconf)."""
+
+pytest_plugins = (
+    "fixtures.options",
+    "fixtures.stack",
+    "fixtures.backends",
+)
