@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clients.http import HttpBackend
@@ -15,7 +15,7 @@ class AlertmanagerClient(HttpBackend):
         self, labels: dict[str, str], annotations: dict[str, str], duration: timedelta = timedelta(minutes=5)
     ) -> None:
         """Fire one alert that resolves by itself after ``duration``."""
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         alert = {
             "labels": labels,
             "annotations": annotations,

@@ -10,6 +10,19 @@ import requests
 from clients.errors import BackendError, BackendUnreachable
 
 
+def _reason(error: requests.RequestException, timeout: float) -> str:
+    """A one-line cause instead of urllib3's nested retry message."""
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {timeout:g}s"
+    if isinstance(error, requests.ConnectionError):
+        text = str(error)
+        for cause in ("Connection refused", "Name or service not known", "No route to host", "Connection reset"):
+            if cause in text:
+                return cause.lower()
+        return "cannot connect"
+    return f"{type(error).__name__}: {error}"
+
+
 class HttpBackend:
     """Base of the backend clients: a base URL, a session, a timeout, a component name."""
 
@@ -29,7 +42,7 @@ class HttpBackend:
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.RequestException as e:
-            raise BackendUnreachable(self.component, f"{method} {url} failed: {type(e).__name__}: {e}") from e
+            raise BackendUnreachable(self.component, f"{method} {url} failed: {_reason(e, self.timeout)}") from e
         if response.status_code >= 500:
             raise BackendUnreachable(
                 self.component,

@@ -14,7 +14,7 @@ from clients.traces import Span, parse_otlp_spans
 
 
 class JaegerClient(HttpBackend):
-    component = "Jaeger (trace store)"
+    component = "trace store (Jaeger, in Tempo's place)"
 
     def trace_url(self, trace_id: str) -> str:
         return self.url(f"/api/v3/traces/{trace_id}")

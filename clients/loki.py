@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from urllib.parse import urlencode
 
 from clients.http import HttpBackend
 from clients.logs import LogRecord
@@ -36,8 +35,7 @@ class LokiClient(HttpBackend):
         }
 
     def query_url(self, selector: dict[str, str], contains: str) -> str:
-        params = self._params(selector, contains, 100)
-        return f"{self.url('/loki/api/v1/query_range')}?{urlencode({'query': params['query']})}"
+        return f"{self.url('/loki/api/v1/query_range')}?query={self.query_text(selector, contains)}"
 
     def find(self, selector: dict[str, str], contains: str, limit: int = 100) -> list[LogRecord]:
         body = self.get_json("/loki/api/v1/query_range", self._params(selector, contains, limit))

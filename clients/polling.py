@@ -30,6 +30,14 @@ class Observation(Generic[T]):
 
 
 @dataclass(frozen=True)
+class Patience:
+    """How long to wait for one signal, and the longest pause between two polls."""
+
+    deadline: float
+    max_interval: float
+
+
+@dataclass(frozen=True)
 class Waited(Generic[T]):
     """A successful wait: the value and how long it took to become visible."""
 
@@ -46,34 +54,41 @@ def wait_for(
     where: str,
     first_interval: float = 0.02,
     max_interval: float = 1.0,
+    unreachable_grace: float = 5.0,
     clock: Callable[[], float] = time.monotonic,
     pause: Callable[[float], object] = _wakeup.wait,
 ) -> Waited[T]:
     """Call ``probe`` until it reports ``ok`` or ``deadline`` seconds have passed.
 
-    A :class:`BackendUnreachable` during the wait counts as "not yet" (a backend
-    restarting is eventually consistent); any other error propagates at once.
+    A :class:`BackendUnreachable` counts as "not yet" for ``unreachable_grace``
+    seconds in a row (a restarting backend comes back); past that the wait ends
+    early, since a backend that stays down will not show the data in time.
+    Any other error propagates at once: it is no matter of waiting.
     """
+    __tracebackhide__ = True
     start = clock()
     interval = first_interval
     last_seen = "nothing (no poll completed)"
     polls = 0
+    down_since: float | None = None
     while True:
         polls += 1
         try:
             seen = probe()
         except BackendUnreachable as e:
             last_seen = f"error: {e}"
+            down_since = clock() if down_since is None else down_since
         else:
+            down_since = None
             if seen.ok:
                 return Waited(seen.value, clock() - start, polls)
             last_seen = seen.shown
         elapsed = clock() - start
-        if elapsed >= deadline:
+        unreachable_for = clock() - down_since if down_since is not None else 0.0
+        if elapsed >= deadline or unreachable_for >= min(unreachable_grace, deadline):
+            why = f"within {deadline:g}s" if elapsed >= deadline else f"(unreachable for {unreachable_for:.1f}s)"
             raise WaitTimeout(
-                f"{expected} not seen within {deadline:g}s ({polls} polls)\n"
-                f"  looked at: {where}\n"
-                f"  last seen: {last_seen}"
+                f"{expected} not seen {why} ({polls} polls)\n  looked at: {where}\n  last seen: {last_seen}"
             )
         pause(min(interval, max(deadline - elapsed, 0.0)))
         interval = min(interval * 1.5, max_interval)

@@ -38,10 +38,8 @@ class PrometheusClient(HttpBackend):
         return body["data"]
 
     def query_url(self, promql: str) -> str:
-        """The exact request a failure message should show."""
-        from urllib.parse import urlencode
-
-        return f"{self.url('/api/v1/query')}?{urlencode({'query': promql})}"
+        """The request a failure message shows (query left readable, not URL-encoded)."""
+        return f"{self.url('/api/v1/query')}?query={promql}"
 
     def query(self, promql: str) -> list[Sample]:
         data = self._data("/api/v1/query", {"query": promql})

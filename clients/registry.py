@@ -13,7 +13,10 @@ from clients.traces import TraceStore
 from clients.victorialogs import VictoriaLogsClient
 from envconf import Environment
 
-LOG_STORES: dict[str, type[LokiClient] | type[VictoriaLogsClient]] = {"loki": LokiClient, "victorialogs": VictoriaLogsClient}
+LOG_STORES: dict[str, type[LokiClient] | type[VictoriaLogsClient]] = {
+    "loki": LokiClient,
+    "victorialogs": VictoriaLogsClient,
+}
 TRACE_STORES: dict[str, type[TempoClient] | type[JaegerClient]] = {"tempo": TempoClient, "jaeger": JaegerClient}
 
 

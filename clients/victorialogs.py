@@ -9,7 +9,6 @@ attributes become plain fields, as structured metadata does in Loki.
 from __future__ import annotations
 
 import json
-from urllib.parse import urlencode
 
 from clients.errors import BackendError
 from clients.http import HttpBackend
@@ -31,7 +30,7 @@ def _stream_labels(stream: str) -> dict[str, str]:
 
 
 class VictoriaLogsClient(HttpBackend):
-    component = "VictoriaLogs (log store)"
+    component = "log store (VictoriaLogs, in Loki's place)"
 
     def query_text(self, selector: dict[str, str], contains: str) -> str:
         terms = [f"{json.dumps(k)}:={json.dumps(v)}" for k, v in sorted(selector.items())]
@@ -40,8 +39,7 @@ class VictoriaLogsClient(HttpBackend):
         return " AND ".join(terms) if terms else "*"
 
     def query_url(self, selector: dict[str, str], contains: str) -> str:
-        query = urlencode({"query": self.query_text(selector, contains)})
-        return f"{self.url('/select/logsql/query')}?{query}"
+        return f"{self.url('/select/logsql/query')}?query={self.query_text(selector, contains)}"
 
     def find(self, selector: dict[str, str], contains: str, limit: int = 100) -> list[LogRecord]:
         params = {"query": self.query_text(selector, contains), "limit": str(limit), "start": "1h"}

@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="target", required=True)
     local = sub.add_parser("local", help="the stack's real backends as processes on this machine")
     local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("components", nargs="*", help="with down: stop only these (e.g. logs-store)")
     local.add_argument("--env", default="local", help="environment name under environments/ (default: local)")
     args = parser.parse_args(argv)
     try:
@@ -23,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "up":
             statuses = stack.up()
         elif args.action == "down":
-            for line in stack.down():
+            for line in stack.down(args.components):
                 print(line)
             return 0
         else:

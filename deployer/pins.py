@@ -22,7 +22,9 @@ class SourceModule:
 
 
 JAEGER = SourceModule("jaeger", "github.com/jaegertracing/jaeger", "v1.76.0", "./cmd/jaeger")
-VICTORIALOGS = SourceModule("victoria-logs", "github.com/VictoriaMetrics/VictoriaLogs", "v1.52.1", "./app/victoria-logs")
+VICTORIALOGS = SourceModule(
+    "victoria-logs", "github.com/VictoriaMetrics/VictoriaLogs", "v1.52.1", "./app/victoria-logs"
+)
 SOURCE_MODULES = (JAEGER, VICTORIALOGS)
 
 OTELCOL_BUILDER = "go.opentelemetry.io/collector/cmd/builder"

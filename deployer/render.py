@@ -21,7 +21,7 @@ _jinja = jinja2.Environment(
     block_start_string="[%",
     block_end_string="%]",
     keep_trailing_newline=True,
-    autoescape=False,
+    autoescape=False,  # noqa: S701 - renders YAML configs, not HTML
 )
 
 

@@ -58,7 +58,7 @@ def parse_env_file(path: Path) -> dict[str, Entry]:
             continue
         match = _ASSIGNMENT.match(stripped)
         if match is None:
-            raise EnvFileError(path, number, None, f"not a KEY=\"value\" line: {stripped[:60]!r}")
+            raise EnvFileError(path, number, None, f'not a KEY="value" line: {stripped[:60]!r}')
         key = match.group(1)
         if key in entries:
             raise EnvFileError(path, number, key, f"set twice (first on line {entries[key].line})")

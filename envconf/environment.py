@@ -128,7 +128,12 @@ def load_environment(name: str, root: Path = ENVIRONMENTS_DIR, environ: Mapping[
         if spec is None:
             raise EnvFileError(path, entry.line, key, "unknown key (see envconf/schema.py)")
         if spec.secret:
-            raise EnvFileError(path, entry.line, key, "secrets never go in the env file (git): use secrets.env or the process environment")
+            raise EnvFileError(
+                path,
+                entry.line,
+                key,
+                "secrets never go in the env file (git): use secrets.env or the process environment",
+            )
         try:
             values[key] = spec.parse(entry.value)
         except ValueError as e:

@@ -62,6 +62,7 @@ KEYS: dict[str, Key] = {
     "LOG_DEADLINE": Key(v.parse_duration),
     "METRIC_DEADLINE": Key(v.parse_duration),
     "ALERT_DEADLINE": Key(v.parse_duration),
+    "POLL_MAX_INTERVAL": Key(v.parse_duration),
     "STACK_START_DEADLINE": Key(v.parse_duration),
     # secrets: never in git, read from the process environment or secrets.env
     "SLACK_WEBHOOK_URL": Key(v.parse_url, required=False, secret=True),

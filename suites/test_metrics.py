@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from clients.polling import Patience
 from clients.prometheus import PrometheusClient
 from envconf import Environment
 from fixtures.emitters import OtlpEmitter
@@ -13,11 +16,16 @@ pytestmark = [pytest.mark.metrics, pytest.mark.smoke]
 
 
 def test_counter_read_back_by_promql(
-    env: Environment, emitter: OtlpEmitter, prometheus: PrometheusClient, probe_id: str, record_property: pytest.RecordProperty
+    env: Environment,
+    patience: Callable[[str], Patience],
+    emitter: OtlpEmitter,
+    prometheus: PrometheusClient,
+    probe_id: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     sent = emitter.send_counter("conformance-metrics", probe_id, value=7)
 
-    waited = read_series(prometheus, sent, env.duration("METRIC_DEADLINE").seconds)
+    waited = read_series(prometheus, sent, patience("METRIC"))
     record_property("latency_seconds", round(waited.seconds, 3))
 
     series = [s for s in waited.value if s.value == sent.value]

@@ -149,7 +149,9 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
     ]
 
 
-def process_specs(env: Environment, layout: Layout, bins: Binaries, postgres_dsn: str, pg_user: str | None) -> list[ProcessSpec]:
+def process_specs(
+    env: Environment, layout: Layout, bins: Binaries, postgres_dsn: str, pg_user: str | None
+) -> list[ProcessSpec]:
     """Every process of the stack, in start order."""
     listen = listen_addresses(env)
     cfg = layout.config
@@ -157,8 +159,17 @@ def process_specs(env: Environment, layout: Layout, bins: Binaries, postgres_dsn
     return [
         ProcessSpec(
             "postgresql",
-            (f"{bins.postgres_bin}/postgres", "-D", str(layout.data("postgresql")), "-p", str(pg_port),
-             "-k", str(layout.pg_socket), "-c", "listen_addresses=127.0.0.1"),
+            (
+                f"{bins.postgres_bin}/postgres",
+                "-D",
+                str(layout.data("postgresql")),
+                "-p",
+                str(pg_port),
+                "-k",
+                str(layout.pg_socket),
+                "-c",
+                "listen_addresses=127.0.0.1",
+            ),
             ready_tcp=("127.0.0.1", pg_port),
             user=pg_user,
         ),
@@ -175,8 +186,13 @@ def process_specs(env: Environment, layout: Layout, bins: Binaries, postgres_dsn
         ),
         ProcessSpec(
             "logs-store",
-            (bins.victorialogs, f"-httpListenAddr={listen['logs']}", f"-storageDataPath={layout.data('victorialogs')}",
-             f"-retentionPeriod={env.duration('LOG_RETENTION')}", "-loggerLevel=WARN"),
+            (
+                bins.victorialogs,
+                f"-httpListenAddr={listen['logs']}",
+                f"-storageDataPath={layout.data('victorialogs')}",
+                f"-retentionPeriod={env.duration('LOG_RETENTION')}",
+                "-loggerLevel=WARN",
+            ),
             ready_url=f"http://{listen['logs']}/health",
         ),
         ProcessSpec(
@@ -186,22 +202,42 @@ def process_specs(env: Environment, layout: Layout, bins: Binaries, postgres_dsn
         ),
         ProcessSpec(
             "slack-mock",
-            (sys.executable, "-m", "fixtures.slack_mock", "--host", listen["slack_mock"].split(":")[0],
-             "--port", listen["slack_mock"].rsplit(":", 1)[1], "--hooks-file", str(layout.secrets / "slack_webhook_url")),
+            (
+                sys.executable,
+                "-m",
+                "fixtures.slack_mock",
+                "--host",
+                listen["slack_mock"].split(":")[0],
+                "--port",
+                listen["slack_mock"].rsplit(":", 1)[1],
+                "--hooks-file",
+                str(layout.secrets / "slack_webhook_url"),
+            ),
             ready_url=f"http://{listen['slack_mock']}/healthz",
             cwd=REPO_ROOT,
         ),
         ProcessSpec(
             "alertmanager",
-            (bins.alertmanager, f"--config.file={cfg / 'alertmanager.yml'}", f"--storage.path={layout.data('alertmanager')}",
-             f"--web.listen-address={listen['alertmanager']}", "--cluster.listen-address="),
+            (
+                bins.alertmanager,
+                f"--config.file={cfg / 'alertmanager.yml'}",
+                f"--storage.path={layout.data('alertmanager')}",
+                f"--web.listen-address={listen['alertmanager']}",
+                "--cluster.listen-address=",
+            ),
             ready_url=f"http://{listen['alertmanager']}/-/ready",
         ),
         ProcessSpec(
             "prometheus",
-            (bins.prometheus, f"--config.file={cfg / 'prometheus.yml'}", f"--storage.tsdb.path={layout.data('prometheus')}",
-             f"--web.listen-address={listen['prometheus']}", "--enable-feature=exemplar-storage",
-             "--web.enable-remote-write-receiver", "--web.enable-lifecycle"),
+            (
+                bins.prometheus,
+                f"--config.file={cfg / 'prometheus.yml'}",
+                f"--storage.tsdb.path={layout.data('prometheus')}",
+                f"--web.listen-address={listen['prometheus']}",
+                "--enable-feature=exemplar-storage",
+                "--web.enable-remote-write-receiver",
+                "--web.enable-lifecycle",
+            ),
             ready_url=f"http://{listen['prometheus']}/-/ready",
         ),
         ProcessSpec(

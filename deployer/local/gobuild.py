@@ -41,7 +41,12 @@ def _download(module: str, version: str, logs: Path) -> Path:
     try:
         out = subprocess.run(
             ["go", "mod", "download", "-json", f"{module}@{version}"],
-            capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False, env=_go_env(), cwd=logs,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+            env=_go_env(),
+            cwd=logs,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise BuildError(f"{module}@{version}: go mod download failed: {e}") from e
@@ -122,7 +127,9 @@ def build_collector() -> Path:
         log = logs / "install-builder.log"
         argv = ["go", "install", f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}"]
         if run_logged(argv, what="installing the builder", log=log, timeout=BUILD_TIMEOUT, env=env, cwd=logs) != 0:
-            raise BuildError(f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}: go install failed; log {log}:\n{log_tail(log)}")
+            raise BuildError(
+                f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}: go install failed; log {log}:\n{log_tail(log)}"
+            )
         builder.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(gobin / "builder"), builder)
     work = cache / "src" / f"otelcol-{digest}"
@@ -132,10 +139,18 @@ def build_collector() -> Path:
     manifest.write_text(collector_manifest(work / "out"))
     say(f"building the OpenTelemetry Collector {pins.OTELCOL_VERSION} (first run only)")
     log = logs / "build-otelcol.log"
-    code = run_logged([str(builder), "--config", str(manifest)], what="compiling the collector", log=log,
-                      timeout=BUILD_TIMEOUT, cwd=work, env=_go_env())
+    code = run_logged(
+        [str(builder), "--config", str(manifest)],
+        what="compiling the collector",
+        log=log,
+        timeout=BUILD_TIMEOUT,
+        cwd=work,
+        env=_go_env(),
+    )
     if code != 0:
-        raise BuildError(f"OpenTelemetry Collector (manifest {manifest}): builder failed (exit {code}); log {log}:\n{log_tail(log)}")
+        raise BuildError(
+            f"OpenTelemetry Collector (manifest {manifest}): builder failed (exit {code}); log {log}:\n{log_tail(log)}"
+        )
     shutil.move(str(work / "out" / "otelcol-conformance"), binary)
     shutil.rmtree(work, ignore_errors=True)
     return binary

@@ -38,7 +38,17 @@ def init_cluster(bin_dir: str, data: Path, socket_dir: Path) -> None:
         return
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     _chown(data, user)
-    argv = [f"{bin_dir}/initdb", "-D", str(data), "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"]
+    argv = [
+        f"{bin_dir}/initdb",
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+        "-E",
+        "UTF8",
+    ]
     done = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
         raise StackError(f"postgresql: initdb failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
@@ -53,7 +63,23 @@ def ensure_role(bin_dir: str, socket_dir: Path, port: int, role: str, password: 
         f"ALTER ROLE {role} WITH LOGIN PASSWORD '{literal}';\n"
         f"GRANT pg_monitor TO {role};\n"
     )
-    argv = [f"{bin_dir}/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(socket_dir), "-p", str(port), "-U", "postgres", "-d", "postgres"]
+    argv = [
+        f"{bin_dir}/psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        str(socket_dir),
+        "-p",
+        str(port),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+    ]
     done = subprocess.run(argv, input=sql, user=run_as(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
     if done.returncode != 0:
-        raise StackError(f"postgresql: creating role {role} failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+        raise StackError(
+            f"postgresql: creating role {role} failed (exit {done.returncode}): {done.stderr.strip()[-400:]}"
+        )

@@ -105,7 +105,7 @@ class ProcessManager:
         log = self.log_path(spec.name)
         env = {**os.environ, **spec.env}
         with log.open("ab") as out:
-            process = subprocess.Popen(  # noqa: S603 - argv list, no shell
+            process = subprocess.Popen(
                 list(spec.argv),
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -115,7 +115,9 @@ class ProcessManager:
                 user=spec.user,
                 start_new_session=True,
             )
-        self._pidfile(spec.name).write_text(json.dumps({"pid": process.pid, "argv0": spec.argv[0], "fingerprint": fingerprint}))
+        self._pidfile(spec.name).write_text(
+            json.dumps({"pid": process.pid, "argv0": spec.argv[0], "fingerprint": fingerprint})
+        )
         return process.pid
 
     def stop(self, name: str, deadline: float = 15.0) -> str:

@@ -38,8 +38,13 @@ def run_logged(
     try:
         with log.open("wb") as out:
             completed = subprocess.run(
-                list(argv), cwd=cwd, env=dict(env) if env is not None else None,
-                stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False,
+                list(argv),
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=timeout,
+                check=False,
             )
         return completed.returncode
     except subprocess.TimeoutExpired:

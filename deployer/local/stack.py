@@ -100,14 +100,19 @@ class LocalStack:
                     continue
                 say(f"{spec.name}: config changed, restarting ({self.processes.stop(spec.name)})")
             if spec.name == "postgresql":
-                postgres.init_cluster(spec.argv[0].rsplit("/", 1)[0], self.layout.data("postgresql"), self.layout.pg_socket)
+                postgres.init_cluster(
+                    spec.argv[0].rsplit("/", 1)[0], self.layout.data("postgresql"), self.layout.pg_socket
+                )
             self.processes.start(spec, wanted)
             started.append(spec.name)
             if spec.name == "postgresql":
                 self._wait_ready([spec])
                 postgres.ensure_role(
-                    spec.argv[0].rsplit("/", 1)[0], self.layout.pg_socket, self.env.port("LOCAL_POSTGRES_PORT"),
-                    self.env.text("POSTGRES_EXPORTER_USER"), self._postgres_password(),
+                    spec.argv[0].rsplit("/", 1)[0],
+                    self.layout.pg_socket,
+                    self.env.port("LOCAL_POSTGRES_PORT"),
+                    self.env.text("POSTGRES_EXPORTER_USER"),
+                    self._postgres_password(),
                 )
         statuses = self._wait_ready(specs)
         say(f"up in {time.monotonic() - start:.1f}s; started: {', '.join(started) or 'nothing (all running)'}")
@@ -157,7 +162,13 @@ class LocalStack:
                 return statuses
             return self.up()
 
-    def down(self) -> list[str]:
-        """Stop, in reverse order, only the processes this stack started."""
-        names = [spec.name for spec in reversed(self._specs(Binaries.debian(Path("j"), Path("v"), Path("o")))[0])]
-        return [f"{name}: {self.processes.stop(name)}" for name in names]
+    def component_names(self) -> list[str]:
+        return [spec.name for spec in self._specs(Binaries.debian(Path("j"), Path("v"), Path("o")))[0]]
+
+    def down(self, only: list[str] | None = None) -> list[str]:
+        """Stop, in reverse order, only the processes this stack started (``only``: some of them)."""
+        names = self.component_names()
+        unknown = sorted(set(only or []) - set(names))
+        if unknown:
+            raise StackError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(names)}")
+        return [f"{name}: {self.processes.stop(name)}" for name in reversed(names) if not only or name in only]
