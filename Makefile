@@ -1,0 +1,34 @@
+# The README's two commands. Each installs what it needs (Python deps here; Debian
+# packages and Go builds through `python -m deployer local up`), so both work on a
+# fresh machine.
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: conformance test deps stack lint typecheck unit down
+
+deps:
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
+
+stack: deps
+	$(PYTHON) -m deployer local up
+
+## Run the conformance suites against the local stack (started if needed).
+conformance: stack
+	$(PYTHON) -m pytest suites -n auto --env local $(PYTEST_ARGS)
+
+lint: deps
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+
+typecheck: deps
+	$(PYTHON) -m mypy
+
+## The project's own tests: lint, types, unit tests, and the suites against the local stack.
+test: lint typecheck stack
+	$(PYTHON) -m pytest tests suites -n auto --env local $(PYTEST_ARGS)
+
+unit: deps
+	$(PYTHON) -m pytest tests -m "not stack" $(PYTEST_ARGS)
+
+down:
+	$(PYTHON) -m deployer local down

@@ -1,0 +1,63 @@
+"""The local stack's rendered configs carry the env's values and the design's routing, and no secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deployer.local.components import listen_addresses, render_configs, scrape_jobs
+from deployer.local.layout import Layout
+from envconf import load_environment
+
+WEBHOOK = "http://127.0.0.1:18080/services/T0CONFORM/B0CONFORM/0123456789abcdef01234567"
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> dict[str, Any]:
+    env = load_environment("local", environ={"POSTGRES_EXPORTER_PASSWORD": "pg-secret-value"})
+    layout = Layout(tmp_path)
+    layout.create()
+    webhook = layout.secrets / "slack_webhook_url"
+    webhook.write_text(WEBHOOK)
+    configs = render_configs(env, layout, webhook)
+    texts = {c.path.name: c.text for c in configs}
+    for text in texts.values():
+        assert "0123456789abcdef01234567" not in text and "pg-secret-value" not in text
+    return {name: yaml.safe_load(text) for name, text in texts.items()} | {"_webhook": str(webhook)}
+
+
+def test_collector_adds_cluster_and_environment_and_limits_memory(rendered: dict[str, Any]) -> None:
+    collector = rendered["otelcol.yaml"]
+    attributes = {a["key"]: (a["value"], a["action"]) for a in collector["processors"]["resource"]["attributes"]}
+    assert attributes == {"cluster": ("local", "upsert"), "environment": ("local", "upsert")}
+    for signal in ("traces", "logs", "metrics"):
+        processors = collector["service"]["pipelines"][signal]["processors"]
+        assert processors[0] == "memory_limiter" and processors[-1] == "batch" and "resource" in processors
+    assert collector["exporters"]["otlp_http/logs"]["logs_endpoint"].endswith("/insert/opentelemetry/v1/logs")
+    assert collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "127.0.0.1:4317"
+
+
+def test_alertmanager_routes_watchdog_and_infoinhibitor_to_null(rendered: dict[str, Any]) -> None:
+    am = rendered["alertmanager.yml"]
+    assert am["route"]["receiver"] == "slack-monitoring"
+    nulls = [r["matchers"] for r in am["route"]["routes"] if r["receiver"] == "null"]
+    assert nulls == [['alertname = "Watchdog"'], ['alertname = "InfoInhibitor"']]
+    assert {r["name"] for r in am["receivers"]} == {"null", "slack-monitoring"}
+    [slack] = next(r for r in am["receivers"] if r["name"] == "slack-monitoring")["slack_configs"]
+    assert slack["api_url_file"] == rendered["_webhook"] and "api_url" not in slack
+    assert (slack["channel"], slack["send_resolved"]) == ("#monitoring", True)
+    assert am["route"]["group_wait"] == "1s"
+
+
+def test_prometheus_scrapes_every_component_at_the_env_interval(rendered: dict[str, Any]) -> None:
+    prom = rendered["prometheus.yml"]
+    assert prom["global"]["scrape_interval"] == "5s"
+    env = load_environment("local", environ={})
+    jobs = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in prom["scrape_configs"]}
+    assert jobs == scrape_jobs(listen_addresses(env))
+    assert {"Watchdog", "InfoInhibitor", "TargetDown"} <= {
+        rule["alert"] for group in rendered["rules.yml"]["groups"] for rule in group["rules"]
+    }
