@@ -1,46 +1,77 @@
-"""``python -m deployer local up|down|status [--env local]``."""
+"""``python -m deployer up|plan|diff|down --env dev`` and ``python -m deployer local up|down|status``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from deployer.cluster import commands
+from deployer.cluster.runner import DeployError
 from deployer.local.errors import StackError
-from deployer.local.stack import LocalStack
+from deployer.local.stack import ComponentStatus, LocalStack
 from envconf import EnvFileError, load_environment
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deployer", description="Deploy the monitoring stack.")
-    sub = parser.add_subparsers(dest="target", required=True)
-    local = sub.add_parser("local", help="the stack's real backends as processes on this machine")
-    local.add_argument("action", choices=("up", "down", "status"))
-    local.add_argument("components", nargs="*", help="with down: stop only these (e.g. logs-store)")
-    local.add_argument("--env", default="local", help="environment name under environments/ (default: local)")
-    args = parser.parse_args(argv)
-    try:
-        env = load_environment(args.env)
-        stack = LocalStack(env)
-        if args.action == "up":
-            statuses = stack.up()
-        elif args.action == "down":
-            for line in stack.down(args.components):
-                print(line)
-            return 0
-        else:
-            statuses = stack.status()
-    except EnvFileError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except StackError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+def _print_statuses(statuses: list[ComponentStatus]) -> int:
     width = max(len(s.name) for s in statuses)
     for s in statuses:
         state = "ready" if s.ready else ("UNHEALTHY" if s.pid else "STOPPED")
         pid = f"pid {s.pid}" if s.pid else "-"
         print(f"{s.name:<{width}}  {state:<9}  {pid:<10}  {s.where}  ({s.seen})")
     return 0 if all(s.ready for s in statuses) else 1
+
+
+def _local(args: argparse.Namespace) -> int:
+    stack = LocalStack(load_environment(args.env))
+    if args.action == "down":
+        for line in stack.down(args.components):
+            print(line)
+        return 0
+    return _print_statuses(stack.up() if args.action == "up" else stack.status())
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    env = load_environment(args.env)
+    if args.action == "up":
+        commands.up(env)
+    elif args.action == "plan":
+        commands.plan(env, show_manifests=not args.no_manifests)
+    elif args.action == "diff":
+        commands.diff(env)
+    else:
+        commands.down(env, delete_data=args.delete_data)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deployer", description="Deploy the monitoring stack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    local = sub.add_parser("local", help="the stack's real backends as processes on this machine")
+    local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("components", nargs="*", help="with down: stop only these (e.g. logs-store)")
+    local.add_argument("--env", default="local", help="environment under environments/ (default: local)")
+    for action, text in (
+        ("up", "deploy the stack (the design's eleven steps), idempotent"),
+        ("plan", "print the commands and rendered manifests, secrets masked; touch nothing"),
+        ("diff", "show the change against the cluster (kubectl diff, helm diff when installed)"),
+        ("down", "remove the releases; PVCs and their data are kept unless --delete-data"),
+    ):
+        cluster = sub.add_parser(action, help=text)
+        cluster.add_argument("--env", required=True, help="environment under environments/ (dev, kind)")
+        cluster.set_defaults(action=action)
+        if action == "down":
+            cluster.add_argument("--delete-data", action="store_true", help="also delete the PVCs (data loss)")
+        if action == "plan":
+            cluster.add_argument("--no-manifests", action="store_true", help="print the commands only")
+    args = parser.parse_args(argv)
+    try:
+        return _local(args) if args.command == "local" else _cluster(args)
+    except EnvFileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (StackError, DeployError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -56,3 +56,30 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
     "postgresql": "/usr/lib/postgresql/*/bin/postgres",
 }
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A Helm chart by repository and exact version."""
+
+    name: str
+    repo: str
+    version: str
+
+
+# Chart repositories are where pinned charts come from, not endpoints of the stack.
+_PROMETHEUS_COMMUNITY = "https://prometheus-community.github.io/helm-charts"
+_GRAFANA = "https://grafana.github.io/helm-charts"
+CHARTS = {
+    "ingress-nginx": Chart("ingress-nginx", "https://kubernetes.github.io/ingress-nginx", "4.13.0"),
+    "kube-prometheus-stack": Chart("kube-prometheus-stack", _PROMETHEUS_COMMUNITY, "75.15.1"),
+    "opentelemetry-operator": Chart(
+        "opentelemetry-operator", "https://open-telemetry.github.io/opentelemetry-helm-charts", "0.93.0"
+    ),
+    "prometheus-postgres-exporter": Chart("prometheus-postgres-exporter", _PROMETHEUS_COMMUNITY, "6.10.2"),
+    "loki-stack": Chart("loki-stack", _GRAFANA, "2.10.2"),
+    "tempo": Chart("tempo", _GRAFANA, "1.23.3"),
+}
+# loki-stack defaults to Loki 2.6.1, which has no OTLP endpoint.
+LOKI_IMAGE_TAG = "3.5.3"
+HELM_TIMEOUT = "10m"

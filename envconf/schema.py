@@ -34,6 +34,18 @@ KEYS: dict[str, Key] = {
     "TARGET": Key(v.parse_choice(*TARGETS)),
     "NAMESPACE": Key(v.parse_name),
     "APP_NAMESPACES": Key(v.parse_text),
+    # cluster access, ingress and TLS
+    "KUBE_CONTEXT": Key(v.parse_text, required=False),
+    "INGRESS_CLASS": Key(v.parse_name),
+    "CLUSTER_ISSUER": Key(v.parse_name),
+    "ISSUER_TYPE": Key(v.parse_choice("acme", "selfsigned")),
+    "ACME_SERVER": Key(v.parse_url, required=False),
+    "ACME_EMAIL": Key(v.parse_text, required=False),
+    "CERT_MIN_DAYS": Key(v.parse_port),
+    # the external PostgreSQL the exporter watches (clusters)
+    "POSTGRES_HOST": Key(v.parse_hostname, required=False),
+    "POSTGRES_PORT": Key(v.parse_port, required=False),
+    "POSTGRES_DATABASE": Key(v.parse_identifier, required=False),
     # storage
     "STORAGE_CLASS": Key(v.parse_name),
     "PROMETHEUS_STORAGE_SIZE": Key(v.parse_quantity),

@@ -1,0 +1,89 @@
+"""``up``, ``plan``, ``diff`` and ``down`` for a cluster env."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from deployer.cluster.manifests import RenderedSet, render_cluster
+from deployer.cluster.plan import Command, Step, Tools, down_plan, up_plan
+from deployer.cluster.runner import DeployError, Runner
+from deployer.local.layout import REPO_ROOT
+from envconf import Environment
+
+
+def rendered_dir(env: Environment) -> Path:
+    """Stable per env, so two runs issue identical commands (git-ignored)."""
+    return Path(os.environ.get("OBSCONF_DEPLOY_DIR", REPO_ROOT / ".deploy")) / env.name
+
+
+def _checked(env: Environment) -> RenderedSet:
+    if env.is_local:
+        raise DeployError(f"{env.path} is a local env: use `python -m deployer local up`")
+    return render_cluster(env, rendered_dir(env))
+
+
+def up(env: Environment, out: Callable[[str], None] = print) -> None:
+    rendered = _checked(env)
+    steps = up_plan(env, rendered)  # a missing secret fails here, before anything is applied
+    out(f"step 1: loaded {env.path}")
+    rendered.write()
+    out(f"step 2: rendered {len(rendered.files)} files into {rendered.directory}")
+    Runner(env, out).run(steps)
+
+
+def plan(env: Environment, out: Callable[[str], None] = print, show_manifests: bool = True) -> None:
+    rendered = _checked(env)
+    out(f"step 1: load {env.path}")
+    out(f"step 2: render {len(rendered.files)} files into {rendered.directory}")
+    Runner(env, out, dry_run=True).run(up_plan(env, rendered, require_secrets=False))
+    if show_manifests:
+        for name, text in rendered.files.items():
+            out(f"--- {rendered.path(name)}")
+            out(env.mask(text))
+
+
+def diff(env: Environment, out: Callable[[str], None] = print) -> None:
+    """``kubectl diff`` for raw manifests; ``helm diff`` for releases where the plugin is installed."""
+    rendered = _checked(env)
+    rendered.write()
+    tools = Tools(env)
+    commands: list[Command] = [
+        Command(("kubectl", *tools.kube, "diff", "-f", str(rendered.path(name))))
+        for name in (
+            "cluster-issuer.yaml",
+            "otel-collector.yaml",
+            "instrumentation.yaml",
+            "service-monitors.yaml",
+            "tempo-ingress.yaml",
+        )
+    ]
+    if shutil.which("helm"):
+        for step in up_plan(env, rendered, require_secrets=False):
+            for command in step.commands:
+                if command.argv[0] == "helm" and "upgrade" in command.argv:
+                    argv = list(command.argv)
+                    at = argv.index("upgrade")
+                    cleaned = [a for a in argv[at + 1 :] if a not in {"--install", "--wait", "--create-namespace"}]
+                    commands.append(Command(("helm", *argv[1:at], "diff", "upgrade", *cleaned)))
+    runner = Runner(env, out)
+    for command in commands:
+        try:
+            runner.run([Step(0, "diff", (command,))])
+        except DeployError as e:
+            # kubectl diff exits 1 when there are differences: that is the answer, not a failure
+            out(f"  {e}")
+
+
+def down(env: Environment, delete_data: bool, out: Callable[[str], None] = print) -> list[str]:
+    rendered = _checked(env)
+    rendered.write()
+    steps, kept = down_plan(env, rendered, delete_data)
+    Runner(env, out).run(steps)
+    if kept:
+        out(f"kept {len(kept)} PVCs (and the namespace) with their data; --delete-data removes them:")
+        for name in kept:
+            out(f"  {env.text('NAMESPACE')}/{name}")
+    return kept

@@ -1,0 +1,126 @@
+"""Rendering the design's values files and manifests from the env.
+
+Secrets never reach these files: the Slack webhook and the Postgres password go
+to Kubernetes as Secrets piped to ``kubectl apply -f -`` (see :mod:`deployer.cluster.plan`),
+and the values files only name those Secrets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deployer import pins
+from deployer.render import render
+from envconf import Environment
+from envconf.schema import COMPONENTS
+
+SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a value
+POSTGRES_SECRET = "postgres-exporter-secret"  # noqa: S105 - a Secret name, not a value
+MANIFESTS = (
+    "namespace.yaml",
+    "cluster-issuer.yaml",
+    "prometheus-values.yaml",
+    "otel-collector.yaml",
+    "instrumentation.yaml",
+    "postgres-exporter-values.yaml",
+    "service-monitors.yaml",
+    "loki-values.yaml",
+    "tempo-values.yaml",
+    "tempo-ingress.yaml",
+)
+
+
+@dataclass(frozen=True)
+class RenderedSet:
+    """The rendered files of one env, by file name, and where they are written."""
+
+    directory: Path
+    files: dict[str, str]
+
+    def path(self, name: str) -> Path:
+        return self.directory / name
+
+    def write(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, text in self.files.items():
+            target = self.path(name)
+            if not target.is_file() or target.read_text() != text:
+                target.write_text(text)
+
+
+def _resources(env: Environment) -> dict[str, Any]:
+    return {
+        component: {
+            "requests": {
+                "cpu": env.text(f"{component}_CPU_REQUEST"),
+                "memory": str(env.quantity(f"{component}_MEMORY_REQUEST")),
+            },
+            "limits": {
+                "cpu": env.text(f"{component}_CPU_LIMIT"),
+                "memory": str(env.quantity(f"{component}_MEMORY_LIMIT")),
+            },
+        }
+        for component in COMPONENTS
+    }
+
+
+def context(env: Environment) -> dict[str, Any]:
+    namespace = env.text("NAMESPACE")
+    collector_config = render(
+        "collector-config.yaml.j2",
+        {
+            "otlp_grpc_listen": "0.0.0.0:4317",
+            "otlp_http_listen": "0.0.0.0:4318",
+            "batch_timeout": str(env.duration("BATCH_TIMEOUT")),
+            "cluster": env.text("CLUSTER_NAME"),
+            "environment": env.text("ENV_NAME"),
+            "traces_otlp_endpoint": f"tempo.{namespace}:4317",
+            "logs_otlp_url": f"http://loki-stack.{namespace}:3100/otlp/v1/logs",
+            "prometheus_exporter_listen": "0.0.0.0:8889",
+            "telemetry_host": "0.0.0.0",
+            "telemetry_port": 8888,
+        },
+    )
+    return {
+        "namespace": namespace,
+        "environment": env.text("ENV_NAME"),
+        "app_namespaces": [n.strip() for n in env.text("APP_NAMESPACES").split(",") if n.strip()],
+        "ingress_class": env.text("INGRESS_CLASS"),
+        "issuer": {
+            "name": env.text("CLUSTER_ISSUER"),
+            "type": env.text("ISSUER_TYPE"),
+            "server": env.values.get("ACME_SERVER", ""),
+            "email": env.values.get("ACME_EMAIL", ""),
+        },
+        "hosts": {service: env.host(service) for service in ("prometheus", "alertmanager", "loki", "tempo")},
+        "storage_class": env.text("STORAGE_CLASS"),
+        "sizes": {
+            "prometheus": str(env.quantity("PROMETHEUS_STORAGE_SIZE")),
+            "alertmanager": str(env.quantity("ALERTMANAGER_STORAGE_SIZE")),
+            "loki": str(env.quantity("LOKI_STORAGE_SIZE")),
+            "tempo": str(env.quantity("TEMPO_STORAGE_SIZE")),
+        },
+        "resources": _resources(env),
+        "scrape_interval": str(env.duration("SCRAPE_INTERVAL")),
+        "evaluation_interval": str(env.duration("EVALUATION_INTERVAL")),
+        "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
+        "slack_channel": env.text("SLACK_CHANNEL"),
+        "slack_secret_name": SLACK_SECRET,
+        "postgres_secret_name": POSTGRES_SECRET,
+        "postgres": {
+            "host": env.values.get("POSTGRES_HOST", ""),
+            "port": env.values.get("POSTGRES_PORT", 5432),
+            "database": env.values.get("POSTGRES_DATABASE", "postgres"),
+            "user": env.text("POSTGRES_EXPORTER_USER"),
+        },
+        "log_retention_hours": env.duration("LOG_RETENTION").hours_text,
+        "loki_image_tag": pins.LOKI_IMAGE_TAG,
+        "collector_config": collector_config,
+    }
+
+
+def render_cluster(env: Environment, directory: Path) -> RenderedSet:
+    values = context(env)
+    return RenderedSet(directory, {name: render(f"cluster/{name}.j2", values) for name in MANIFESTS})

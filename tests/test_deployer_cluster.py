@@ -1,0 +1,201 @@
+"""The cluster deployer, with helm, kubectl and kind replaced by recording stand-ins on PATH."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK = "https://hooks.example.invalid/services/TSECRET/BSECRET/webhook-secret-value-42"
+PASSWORD = "pg-password-secret-value-42"
+SECRETS = ("webhook-secret-value-42", PASSWORD)
+
+STAND_IN = """#!{python}
+import hashlib, json, os, sys
+stdin = "" if sys.stdin.isatty() else sys.stdin.read()
+with open(os.environ["RECORD"], "a") as out:
+    out.write(json.dumps({{"argv": [os.path.basename(sys.argv[0]), *sys.argv[1:]],
+                          "stdin_sha256": hashlib.sha256(stdin.encode()).hexdigest() if stdin else ""}}) + "\\n")
+if sys.argv[1:3] == ["get", "clusters"]:
+    print(os.environ.get("KIND_CLUSTERS", ""))
+"""
+
+
+class Deployer:
+    def __init__(self, tmp_path: Path) -> None:
+        self.bin = tmp_path / "bin"
+        self.bin.mkdir()
+        for tool in ("helm", "kubectl", "kind"):
+            path = self.bin / tool
+            path.write_text(STAND_IN.format(python=sys.executable))
+            path.chmod(0o755)
+        self.record = tmp_path / "record.jsonl"
+        self.deploy_dir = tmp_path / "deploy"
+        self.env = {
+            **os.environ,
+            "PATH": f"{self.bin}:{os.environ['PATH']}",
+            "RECORD": str(self.record),
+            "OBSCONF_DEPLOY_DIR": str(self.deploy_dir),
+            "SLACK_WEBHOOK_URL": HOOK,
+            "POSTGRES_EXPORTER_PASSWORD": PASSWORD,
+        }
+
+    def run(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        self.record.write_text("")
+        return subprocess.run(
+            [sys.executable, "-m", "deployer", *args],
+            cwd=ROOT, env={**self.env, **extra_env}, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+
+    def calls(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.record.read_text().splitlines()]
+
+    def assert_no_secret_anywhere(self, result: subprocess.CompletedProcess[str]) -> None:
+        on_disk = [p.read_text() for p in self.deploy_dir.rglob("*") if p.is_file()]
+        for text in (result.stdout, result.stderr, self.record.read_text(), *on_disk):
+            for secret in SECRETS:
+                assert secret not in text
+
+
+@pytest.fixture
+def deployer(tmp_path: Path) -> Deployer:
+    return Deployer(tmp_path)
+
+
+def test_plan_shows_the_design_steps_in_order_and_touches_nothing(deployer: Deployer) -> None:
+    result = deployer.run("plan", "--env", "dev")
+    assert result.returncode == 0, result.stderr
+    steps = [int(line.split()[1].rstrip(":")) for line in result.stdout.splitlines() if line.startswith("step ")]
+    assert steps == list(range(1, 12))
+    for needle in (
+        "35Gi", "10Gi", "2Gi", "sbs-default", "custom-nginx", "letsencrypt-prod", "release: prom-stack",
+        "dev-poc-odooswfjips-loki.jips.io", "upgrade --install prom-stack kube-prometheus-stack",
+        "upgrade --install loki-stack loki-stack", "upgrade --install tempo tempo", "Secret manifest, values ****",
+    ):  # fmt: skip
+        assert needle in result.stdout, needle
+    assert deployer.calls() == [], "plan must not call helm, kubectl or kind"
+    assert not deployer.deploy_dir.exists(), "plan must not write rendered files"
+    deployer.assert_no_secret_anywhere(result)
+
+
+def test_two_up_runs_give_identical_commands_and_no_delete(deployer: Deployer) -> None:
+    first = deployer.run("up", "--env", "dev")
+    assert first.returncode == 0, first.stderr
+    calls_first = deployer.calls()
+    second = deployer.run("up", "--env", "dev")
+    assert second.returncode == 0, second.stderr
+    assert deployer.calls() == calls_first
+    verbs = [call["argv"][3] if call["argv"][1].startswith("--") else call["argv"][1] for call in calls_first]
+    assert "delete" not in verbs and "uninstall" not in verbs and "create" not in verbs
+    assert [c["argv"][0] for c in calls_first].count("helm") == 6
+    assert all("--wait" in c["argv"] for c in calls_first if c["argv"][0] == "helm")
+    secret_applies = [c for c in calls_first if c["stdin_sha256"]]
+    assert len(secret_applies) == 2 and all(c["argv"][-2:] == ["-f", "-"] for c in secret_applies)
+    assert "done in" in first.stdout
+    deployer.assert_no_secret_anywhere(first)
+
+
+def test_up_without_secrets_fails_before_touching_anything(deployer: Deployer) -> None:
+    result = deployer.run("up", "--env", "dev", SLACK_WEBHOOK_URL="")
+    assert result.returncode == 2
+    assert "SLACK_WEBHOOK_URL: secret not set" in result.stderr
+    assert deployer.calls() == []
+
+
+def test_down_keeps_pvcs_unless_delete_data(deployer: Deployer) -> None:
+    result = deployer.run("down", "--env", "dev")
+    assert result.returncode == 0, result.stderr
+    assert not any("pvc" in call["argv"] or "namespace.yaml" in " ".join(call["argv"]) for call in deployer.calls())
+    assert "kept 4 PVCs" in result.stdout and "storage-loki-stack-0" in result.stdout
+    result = deployer.run("down", "--env", "dev", "--delete-data")
+    pvc_calls = [call["argv"] for call in deployer.calls() if "pvc" in call["argv"]]
+    assert len(pvc_calls) == 1 and "storage-tempo-0" in pvc_calls[0]
+
+
+def test_kind_creates_its_cluster_only_when_absent(deployer: Deployer) -> None:
+    deployer.run("up", "--env", "kind", SLACK_WEBHOOK_URL="")
+    assert ["kind", "create", "cluster", "--name", "obs-conformance", "--wait", "180s"] in [
+        c["argv"] for c in deployer.calls()
+    ]
+    result = deployer.run("up", "--env", "kind", KIND_CLUSTERS="obs-conformance")
+    assert result.returncode == 0, result.stderr
+    assert "already there, skipped" in result.stdout
+    assert not any(c["argv"][:2] == ["kind", "create"] for c in deployer.calls())
+
+
+def _docs(deployer: Deployer, env: str, name: str) -> list[Any]:
+    return list(yaml.safe_load_all((deployer.deploy_dir / env / name).read_text()))
+
+
+def test_rendered_manifests_follow_the_chart_facts(deployer: Deployer) -> None:
+    assert deployer.run("up", "--env", "dev").returncode == 0
+    [prom] = _docs(deployer, "dev", "prometheus-values.yaml")
+    spec = prom["prometheus"]["prometheusSpec"]
+    assert spec["enableFeatures"] == ["exemplar-storage"] and spec["enableRemoteWriteReceiver"] is True
+    claim = spec["storageSpec"]["volumeClaimTemplate"]["spec"]
+    assert (claim["storageClassName"], claim["resources"]["requests"]["storage"]) == ("sbs-default", "35Gi")
+    assert spec["resources"]["limits"]["memory"] == "1.9Gi"
+    am = prom["alertmanager"]
+    assert am["alertmanagerSpec"]["storage"]["volumeClaimTemplate"]["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    routes = am["config"]["route"]["routes"]
+    assert {r["matchers"][0] for r in routes if r["receiver"] == "null"} == {
+        'alertname = "Watchdog"',
+        'alertname = "InfoInhibitor"',
+    }
+    assert "null" in {r["name"] for r in am["config"]["receivers"]}
+    [slack] = next(r for r in am["config"]["receivers"] if r["name"] == "slack-monitoring")["slack_configs"]
+    assert "api_url" not in slack and slack["api_url_file"].startswith("/etc/alertmanager/secrets/")
+    for monitor in _docs(deployer, "dev", "service-monitors.yaml"):
+        assert monitor["metadata"]["labels"]["release"] == "prom-stack"
+        assert all(e["interval"] == "30s" for e in monitor["spec"]["endpoints"])
+    assert {m["metadata"]["namespace"] for m in _docs(deployer, "dev", "service-monitors.yaml")} == {
+        "kube-prometheus-stack",
+        "odoo",
+        "keycloak",
+        "jips",
+    }
+    [loki] = _docs(deployer, "dev", "loki-values.yaml")
+    assert loki["loki"]["image"]["tag"].startswith("3.")
+    assert (loki["loki"]["persistence"]["size"], loki["loki"]["config"]["limits_config"]["retention_period"]) == (
+        "10Gi",
+        "720h",
+    )
+    assert loki["loki"]["config"]["compactor"]["retention_enabled"] is True
+    [tempo] = _docs(deployer, "dev", "tempo-values.yaml")
+    assert tempo["persistence"]["size"] == "10Gi" and tempo["tempo"]["metricsGenerator"]["enabled"] is True
+    [ingress] = _docs(deployer, "dev", "tempo-ingress.yaml")
+    assert ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["number"] == 3200
+    assert ingress["spec"]["ingressClassName"] == "custom-nginx"
+    [collector] = _docs(deployer, "dev", "otel-collector.yaml")
+    assert collector["apiVersion"] == "opentelemetry.io/v1beta1"
+    assert collector["spec"]["config"]["exporters"]["otlp_http/logs"]["logs_endpoint"].endswith("/otlp/v1/logs")
+    [instrumentation] = _docs(deployer, "dev", "instrumentation.yaml")
+    assert instrumentation["spec"]["python"]["env"][0]["value"].endswith(":4318")
+    [issuer] = _docs(deployer, "dev", "cluster-issuer.yaml")
+    assert issuer["metadata"]["name"] == "letsencrypt-prod" and "acme" in issuer["spec"]
+
+
+def test_kind_uses_a_self_signed_issuer_and_the_slack_mock(deployer: Deployer) -> None:
+    result = deployer.run("up", "--env", "kind", SLACK_WEBHOOK_URL="")
+    assert result.returncode == 0, result.stderr
+    [issuer] = _docs(deployer, "kind", "cluster-issuer.yaml")
+    assert issuer["spec"] == {"selfSigned": {}}
+    from deployer.cluster.plan import KIND_SLACK_MOCK_URL
+
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "alertmanager-slack-webhook", "namespace": "kube-prometheus-stack"},
+        "type": "Opaque",
+        "stringData": {"url": KIND_SLACK_MOCK_URL},
+    }
+    expected = hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
+    assert expected in [c["stdin_sha256"] for c in deployer.calls()]
