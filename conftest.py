@@ -4,4 +4,5 @@ pytest_plugins = (
     "fixtures.options",
     "fixtures.stack",
     "fixtures.backends",
+    "fixtures.k8s",
 )

@@ -44,6 +44,12 @@ class Environment:
     def quantity(self, key: str) -> Quantity:
         return self._get(key, Quantity)
 
+    def fraction(self, key: str) -> float:
+        return self._get(key, float)
+
+    def integer(self, key: str) -> int:
+        return self._get(key, int)
+
     def port(self, key: str) -> int:
         return self._get(key, int)
 

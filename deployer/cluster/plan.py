@@ -13,14 +13,9 @@ from dataclasses import dataclass, field
 from deployer import pins
 from deployer.cluster.manifests import POSTGRES_SECRET, SLACK_SECRET, RenderedSet
 from envconf import Environment, Secret
+from envconf.stack_facts import PVCS as STACK_PVCS
 
-# The PVCs of the stack's StatefulSets (volumeClaimTemplates), as SPEC.md names them.
-PVCS = (
-    "prometheus-prom-stack-kube-prometheus-prometheus-db-prometheus-prom-stack-kube-prometheus-prometheus-0",
-    "storage-loki-stack-0",
-    "alertmanager-prom-stack-kube-prometheus-alertmanager-db-alertmanager-prom-stack-kube-prometheus-alertmanager-0",
-    "storage-tempo-0",
-)
+PVCS = tuple(STACK_PVCS.values())
 KIND_SLACK_MOCK_URL = "http://slack-mock.obs-conformance-test.svc:8080/services/TKIND/BKIND/kind-mock-hook"
 
 

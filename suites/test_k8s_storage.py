@@ -1,0 +1,48 @@
+"""Storage: every stateful component has a Bound PVC of the env's size and class, with headroom."""
+
+from __future__ import annotations
+
+import pytest
+
+from clients.kubernetes import KubernetesClient
+from clients.prometheus import PrometheusClient
+from envconf import Environment
+from envconf.stack_facts import PVCS
+
+pytestmark = [pytest.mark.k8s]
+
+
+@pytest.mark.parametrize("component", sorted(PVCS))
+def test_pvc_bound_with_env_size_and_class(env: Environment, kube: KubernetesClient, component: str) -> None:
+    namespace, name = env.text("NAMESPACE"), PVCS[component]
+    pvc = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}")
+    assert pvc is not None, f"{component}: PVC {namespace}/{name} not found (expected from its volumeClaimTemplate)"
+    actual = {
+        "phase": pvc.get("status", {}).get("phase"),
+        "size": pvc["spec"]["resources"]["requests"].get("storage"),
+        "storageClassName": pvc["spec"].get("storageClassName"),
+    }
+    expected = {
+        "phase": "Bound",
+        "size": str(env.quantity(f"{component}_STORAGE_SIZE")),
+        "storageClassName": env.text("STORAGE_CLASS"),
+    }
+    assert actual == expected, f"{component}: PVC {namespace}/{name} is {actual}, expected {expected}"
+
+
+@pytest.mark.parametrize("component", sorted(PVCS))
+def test_pvc_usage_below_threshold(
+    env: Environment, kube: KubernetesClient, prometheus: PrometheusClient, component: str
+) -> None:
+    name = PVCS[component]
+    selector = f'{{persistentvolumeclaim="{name}"}}'
+    promql = f"kubelet_volume_stats_used_bytes{selector} / kubelet_volume_stats_capacity_bytes{selector}"
+    samples = prometheus.query(promql)
+    assert samples, (
+        f"{component}: no kubelet_volume_stats for PVC {name} in Prometheus ({prometheus.query_url(promql)})"
+    )
+    used = max(s.value for s in samples)
+    limit = env.fraction("PVC_USAGE_MAX")
+    assert used < limit, (
+        f"{component}: PVC {name} is {used:.0%} full, expected below {limit:.0%} (headroom {1 - used:.0%})"
+    )

@@ -1,0 +1,112 @@
+"""TLS and ingress: every ingress host has a Ready cert-manager Certificate from the env's issuer,
+served for real on a TLS handshake, covering the host and trusted by the system store."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import requests
+
+from clients.kubernetes import KubernetesClient
+from clients.tls import parse_certificate, served_certificate
+from envconf import Environment
+
+pytestmark = [pytest.mark.k8s, pytest.mark.tls]
+
+SERVICES = ("prometheus", "alertmanager", "loki", "tempo")
+
+
+def _certificate_for(kube: KubernetesClient, namespace: str, host: str) -> dict[str, Any]:
+    certificates = kube.items(f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates")
+    for certificate in certificates:
+        if host in certificate.get("spec", {}).get("dnsNames", []):
+            return certificate
+    names = [c["metadata"]["name"] for c in certificates]
+    raise AssertionError(f"cert-manager: no Certificate in {namespace} covers {host} (found: {names})")
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c.get("type") == kind), {})
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_certificate_ready_from_env_issuer_and_not_expiring(
+    env: Environment, kube: KubernetesClient, service: str
+) -> None:
+    namespace, host = env.text("NAMESPACE"), env.host(service)
+    certificate = _certificate_for(kube, namespace, host)
+    name = f"{namespace}/{certificate['metadata']['name']}"
+    ready = _condition(certificate, "Ready")
+    assert ready.get("status") == "True", (
+        f"cert-manager: Certificate {name} for {host} is not Ready: "
+        f"expected status True, got {ready.get('status')!r} ({ready.get('reason')}: {ready.get('message')})"
+    )
+    issuer = certificate["spec"].get("issuerRef", {})
+    actual_issuer = (issuer.get("kind"), issuer.get("name"))
+    assert actual_issuer == ("ClusterIssuer", env.text("CLUSTER_ISSUER")), (
+        f"cert-manager: Certificate {name} is issued by {actual_issuer}, expected ('ClusterIssuer', {env.text('CLUSTER_ISSUER')!r})"
+    )
+    not_after = datetime.fromisoformat(certificate["status"]["notAfter"].replace("Z", "+00:00"))
+    days = (not_after - datetime.now(UTC)).total_seconds() / 86400
+    assert days >= env.integer("CERT_MIN_DAYS"), (
+        f"cert-manager: Certificate {name} for {host} expires in {days:.1f} days ({not_after:%Y-%m-%d}), "
+        f"expected at least {env.integer('CERT_MIN_DAYS')}"
+    )
+    assert certificate["status"].get("renewalTime"), f"cert-manager: Certificate {name} has no renewalTime"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_secret_certificate_covers_host(env: Environment, kube: KubernetesClient, service: str) -> None:
+    namespace, host = env.text("NAMESPACE"), env.host(service)
+    certificate = _certificate_for(kube, namespace, host)
+    secret_name = certificate["spec"]["secretName"]
+    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{secret_name}")
+    assert secret is not None, f"cert-manager: Secret {namespace}/{secret_name} of Certificate for {host} not found"
+    info = parse_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    assert info.covers(host), (
+        f"TLS: Secret {namespace}/{secret_name} has SANs {list(info.sans)}, expected one covering {host}"
+    )
+    assert info.days_left() >= env.integer("CERT_MIN_DAYS"), (
+        f"TLS: Secret {namespace}/{secret_name} certificate expires in {info.days_left():.1f} days, "
+        f"expected at least {env.integer('CERT_MIN_DAYS')}"
+    )
+
+
+def test_ingresses_use_the_env_ingress_class(env: Environment, kube: KubernetesClient) -> None:
+    namespace = env.text("NAMESPACE")
+    ingresses = kube.items(f"/apis/networking.k8s.io/v1/namespaces/{namespace}/ingresses")
+    assert ingresses, f"ingress: no Ingress in {namespace}"
+    classes = {i["metadata"]["name"]: i["spec"].get("ingressClassName") for i in ingresses}
+    wrong = {name: cls for name, cls in classes.items() if cls != env.text("INGRESS_CLASS")}
+    assert not wrong, f"ingress: class expected {env.text('INGRESS_CLASS')!r}, got {wrong}"
+
+
+@pytest.mark.handshake
+@pytest.mark.parametrize("service", SERVICES)
+def test_handshake_serves_the_secret_certificate(env: Environment, kube: KubernetesClient, service: str) -> None:
+    namespace, host = env.text("NAMESPACE"), env.host(service)
+    certificate = _certificate_for(kube, namespace, host)
+    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{certificate['spec']['secretName']}")
+    assert secret is not None
+    stored = parse_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    served, verdict = served_certificate(host, 443, env.duration("HTTP_TIMEOUT").seconds)
+    assert served.sha256 == stored.sha256, (
+        f"TLS: {host}:443 serves {served.subject} (sha256 {served.sha256[:16]}...), "
+        f"expected the Secret's {stored.subject} (sha256 {stored.sha256[:16]}...)"
+    )
+    if env.text("ISSUER_TYPE") == "acme":
+        assert verdict == "verified", f"TLS: {host}:443 chain does not verify against the system trust store: {verdict}"
+
+
+@pytest.mark.handshake
+@pytest.mark.parametrize("service", SERVICES)
+def test_plain_http_redirects_to_https(env: Environment, service: str) -> None:
+    host = env.host(service)
+    response = requests.get(f"http://{host}/", allow_redirects=False, timeout=env.duration("HTTP_TIMEOUT").seconds)
+    location = response.headers.get("Location", "")
+    assert response.status_code in {301, 302, 307, 308} and location.startswith("https://"), (
+        f"ingress: http://{host}/ answered {response.status_code} Location={location!r}, expected a redirect to https://"
+    )
