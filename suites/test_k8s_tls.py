@@ -103,7 +103,7 @@ def test_handshake_serves_the_secret_certificate(env: Environment, kube: Kuberne
 
 @pytest.mark.handshake
 @pytest.mark.parametrize("service", SERVICES)
-def test_plain_http_redirects_to_https(env: Environment, service: str) -> None:
+def test_plain_http_redirects_to_https(env: Environment, kube: KubernetesClient, service: str) -> None:
     host = env.host(service)
     response = requests.get(f"http://{host}/", allow_redirects=False, timeout=env.duration("HTTP_TIMEOUT").seconds)
     location = response.headers.get("Location", "")

@@ -72,6 +72,9 @@ def probe_ready(spec: ProcessSpec, timeout: float = 1.0) -> tuple[bool, str]:
 class ProcessManager:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
+        # children started by this manager: polled directly, since between fork and
+        # exec /proc/<pid>/cmdline still shows our own command line
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def _pidfile(self, name: str) -> Path:
         return self.layout.run / f"{name}.pid"
@@ -88,6 +91,9 @@ class ProcessManager:
 
     def pid(self, name: str) -> int | None:
         """The pid of our running ``name``, or None (also when the pid was reused by another program)."""
+        child = self._children.get(name)
+        if child is not None:
+            return child.pid if child.poll() is None else None
         record = self._record(name)
         if record is None:
             return None
@@ -105,6 +111,8 @@ class ProcessManager:
         log = self.log_path(spec.name)
         env = {**os.environ, **spec.env}
         with log.open("ab") as out:
+            out.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {spec.name} ===\n".encode())
+            out.flush()
             process = subprocess.Popen(
                 list(spec.argv),
                 stdout=out,
@@ -118,18 +126,22 @@ class ProcessManager:
         self._pidfile(spec.name).write_text(
             json.dumps({"pid": process.pid, "argv0": spec.argv[0], "fingerprint": fingerprint})
         )
+        self._children[spec.name] = process
         return process.pid
 
     def stop(self, name: str, deadline: float = 15.0) -> str:
         """Stop ``name`` if we started it: SIGTERM, then SIGKILL at the deadline. Says what happened."""
         pid = self.pid(name)
         self._pidfile(name).unlink(missing_ok=True)
+        child = self._children.pop(name, None)
         if pid is None:
             return "not running"
         os.kill(pid, signal.SIGTERM)
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            if not _cmdline(pid) or _is_zombie(pid):
+            if child is not None and child.poll() is not None:
+                return f"stopped (pid {pid})"
+            if child is None and (not _cmdline(pid) or _is_zombie(pid)):
                 return f"stopped (pid {pid})"
             _pause.wait(0.05)
         os.kill(pid, signal.SIGKILL)
