@@ -92,3 +92,27 @@ def wait_for(
             )
         pause(min(interval, max(deadline - elapsed, 0.0)))
         interval = min(interval * 1.5, max_interval)
+
+
+def hold(
+    check: Callable[[], None],
+    *,
+    window: float,
+    max_interval: float = 0.25,
+    pause: Callable[[float], object] = _wakeup.wait,
+) -> None:
+    """Call ``check`` until ``window`` seconds have passed; it raises the moment what must not happen does.
+
+    For "nothing arrives" checks (a silenced alert, a deduplicated one): bounded by
+    a deadline like every wait, and failing at the first violation, not at the end.
+    """
+    __tracebackhide__ = True
+    end = time.monotonic() + window
+    interval = 0.02
+    while True:
+        check()
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            return
+        pause(min(interval, remaining))
+        interval = min(interval * 1.5, max_interval)

@@ -60,6 +60,17 @@ class PrometheusClient(HttpBackend):
             for t in data["activeTargets"]
         ]
 
+    def rules(self) -> list[dict[str, Any]]:
+        """Every loaded rule, each with its group name added."""
+        groups = self._data("/api/v1/rules")["groups"]
+        return [{**rule, "group": group["name"]} for group in groups for rule in group["rules"]]
+
+    def config(self) -> dict[str, Any]:
+        import yaml
+
+        parsed: dict[str, Any] = yaml.safe_load(self._data("/api/v1/status/config")["yaml"])
+        return parsed
+
     def version(self) -> str:
         return str(self._data("/api/v1/status/buildinfo")["version"])
 

@@ -70,6 +70,7 @@ KEYS: dict[str, Key] = {
     "EVALUATION_INTERVAL": Key(v.parse_duration),
     "LOG_RETENTION": Key(v.parse_duration),
     "ALERT_GROUP_WAIT": Key(v.parse_duration),
+    "ALERT_GROUP_INTERVAL": Key(v.parse_duration),
     "BATCH_TIMEOUT": Key(v.parse_duration),
     "HTTP_TIMEOUT": Key(v.parse_duration),
     "TRACE_DEADLINE": Key(v.parse_duration),

@@ -1,20 +1,35 @@
-"""Alerting: a test alert posted to Alertmanager reaches the Slack receiver (the Slack mock)."""
+"""Alert delivery: rule -> Prometheus -> Alertmanager -> Slack (the mock), resolution, dedup, silences."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from clients.alertmanager import AlertmanagerClient
-from clients.polling import Patience
-from clients.slack_mock import SlackMockClient
+from clients.polling import Observation, Patience, wait_for
+from clients.prometheus import PrometheusClient
+from clients.slack_mock import SlackMessage, SlackMockClient
 from envconf import Environment
-from fixtures.readback import read_slack
+from fixtures.alerting import assert_no_more_slack, wait_for_slack
+from fixtures.emitters import OtlpEmitter
 
-pytestmark = [pytest.mark.alerting, pytest.mark.smoke]
+pytestmark = [pytest.mark.alerting]
 
 
+def assert_message(env: Environment, message: SlackMessage, needles: list[str]) -> None:
+    __tracebackhide__ = True
+    channel = env.text("SLACK_CHANNEL")
+    assert message.channel == channel, (
+        f"Alertmanager: Slack message went to channel {message.channel!r}, expected {channel!r}"
+    )
+    for needle in needles:
+        assert needle in message.all_text, f"Alertmanager: Slack message lacks {needle!r}; got {message.all_text!r}"
+
+
+@pytest.mark.smoke
 def test_alert_posted_to_alertmanager_reaches_slack(
     env: Environment,
     patience: Callable[[str], Patience],
@@ -26,15 +41,110 @@ def test_alert_posted_to_alertmanager_reaches_slack(
     labels = {"alertname": "ConformanceProbe", "severity": "warning", "run_id": probe_id}
     alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
 
-    waited = read_slack(
-        slack_mock, probe_id, patience("ALERT"), f"alert {labels} posted to {alertmanager.url('/api/v2/alerts')}"
+    waited = wait_for_slack(
+        slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels} posted to Alertmanager"
     )
     record_property("latency_seconds", round(waited.seconds, 3))
+    assert_message(env, waited.value[0], ["ConformanceProbe", "severity=warning", f"conformance probe {probe_id}"])
 
-    message = waited.value[0]
-    channel = env.text("SLACK_CHANNEL")
-    assert message.channel == channel, (
-        f"Alertmanager: Slack message for {probe_id} went to channel {message.channel!r}, expected {channel!r}"
+
+def test_synthetic_rule_fires_to_slack_and_resolves(
+    env: Environment,
+    patience: Callable[[str], Patience],
+    emitter: OtlpEmitter,
+    alertmanager: AlertmanagerClient,
+    slack_mock: SlackMockClient,
+    probe_id: str,
+    record_property: Callable[[str, object], None],
+) -> None:
+    labels = {"run_id": probe_id}
+    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 1)
+    what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
+    firing = wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
+    record_property("latency_seconds", round(firing.seconds, 3))
+    assert_message(
+        env,
+        firing.value[0],
+        ["ConformanceSyntheticAlert", "severity=warning", f"Synthetic conformance alert for run {probe_id}"],
     )
-    for needle in ("ConformanceProbe", "severity=warning", f"conformance probe {probe_id}"):
-        assert needle in message.all_text, f"Alertmanager: Slack message lacks {needle!r}; got {message.all_text!r}"
+
+    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 0)
+    what = "the resolution of ConformanceSyntheticAlert (trigger set to 0; needs send_resolved: true)"
+    resolved = wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[RESOLVED")
+    assert_message(env, resolved.value[0], ["ConformanceSyntheticAlert"])
+
+
+def test_same_alert_twice_is_one_notification(
+    env: Environment,
+    patience: Callable[[str], Patience],
+    alertmanager: AlertmanagerClient,
+    slack_mock: SlackMockClient,
+    probe_id: str,
+) -> None:
+    labels = {"alertname": "ConformanceDedup", "severity": "warning", "run_id": probe_id}
+    alertmanager.post_alert(labels, {"summary": "dedup probe"})
+    wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels}")
+
+    alertmanager.post_alert(labels, {"summary": "dedup probe"})
+    window = 2 * env.duration("ALERT_GROUP_INTERVAL").seconds + 1
+    assert_no_more_slack(slack_mock, probe_id, 1, window, "the same alert fired twice must be grouped and deduplicated")
+
+
+def test_silence_suppresses_and_is_expired(
+    env: Environment,
+    patience: Callable[[str], Patience],
+    alertmanager: AlertmanagerClient,
+    slack_mock: SlackMockClient,
+    probe_id: str,
+) -> None:
+    labels = {"alertname": "ConformanceSilenced", "severity": "critical", "run_id": probe_id}
+    silence = alertmanager.create_silence({"run_id": probe_id}, f"obs-conformance {probe_id}")
+    try:
+        alertmanager.post_alert(labels, {"summary": "silenced probe"})
+
+        def probe() -> Observation[list[str]]:
+            alerts = alertmanager.alerts([f'run_id="{probe_id}"'])
+            silenced = [sid for a in alerts for sid in a["status"].get("silencedBy", [])]
+            states = [a["status"]["state"] for a in alerts]
+            return Observation(silenced, silence in silenced, f"alerts in states {states}, silenced by {silenced}")
+
+        wait_for(
+            probe,
+            deadline=patience("ALERT").deadline,
+            expected=f"alert {labels} suppressed by silence {silence}",
+            where=f'Alertmanager: GET {alertmanager.url("/api/v2/alerts")}?filter=run_id="{probe_id}"',
+        )
+        window = env.duration("ALERT_GROUP_WAIT").seconds + 2
+        assert_no_more_slack(slack_mock, probe_id, 0, window, f"silence {silence} must suppress the alert")
+        alertmanager.post_alert(labels, {"summary": "silenced probe"}, duration=timedelta(0))
+    finally:
+        alertmanager.expire_silence(silence)
+    assert alertmanager.silence_state(silence) == "expired", (
+        f"Alertmanager: silence {silence} not expired after the test"
+    )
+
+
+def test_watchdog_fires_but_never_reaches_slack(
+    patience: Callable[[str], Patience],
+    prometheus: PrometheusClient,
+    alertmanager: AlertmanagerClient,
+    slack_mock: SlackMockClient,
+) -> None:
+    firing = prometheus.query('ALERTS{alertname="Watchdog", alertstate="firing"}')
+    assert firing, "Prometheus: the Watchdog alert is not firing (the dead man's switch is broken)"
+
+    def probe() -> Observation[list[dict[str, Any]]]:
+        found = alertmanager.alerts(['alertname="Watchdog"'])
+        return Observation(found, bool(found), "no Watchdog alert")
+
+    watchdogs = wait_for(
+        probe,
+        deadline=patience("ALERT").deadline,
+        max_interval=patience("ALERT").max_interval,
+        expected="the Watchdog alert, sent by Prometheus",
+        where=f'Alertmanager: GET {alertmanager.url("/api/v2/alerts")}?filter=alertname="Watchdog"',
+    ).value
+    receivers = sorted({str(r["name"]) for a in watchdogs for r in a["receivers"]})
+    assert receivers == ["null"], f"Alertmanager: Watchdog routed to {receivers}, expected ['null']"
+    leaked = [m.all_text[:120] for m in slack_mock.messages(contains="Watchdog")]
+    assert not leaked, f"Slack mock: Watchdog reached Slack: {leaked}"

@@ -26,6 +26,7 @@ MANIFESTS = (
     "instrumentation.yaml",
     "postgres-exporter-values.yaml",
     "service-monitors.yaml",
+    "conformance-rules.yaml",
     "loki-values.yaml",
     "tempo-values.yaml",
     "tempo-ingress.yaml",
@@ -106,6 +107,7 @@ def context(env: Environment) -> dict[str, Any]:
         "scrape_interval": str(env.duration("SCRAPE_INTERVAL")),
         "evaluation_interval": str(env.duration("EVALUATION_INTERVAL")),
         "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
+        "group_interval": str(env.duration("ALERT_GROUP_INTERVAL")),
         "slack_channel": env.text("SLACK_CHANNEL"),
         "slack_secret_name": SLACK_SECRET,
         "postgres_secret_name": POSTGRES_SECRET,
@@ -118,6 +120,7 @@ def context(env: Environment) -> dict[str, Any]:
         "log_retention_hours": env.duration("LOG_RETENTION").hours_text,
         "loki_image_tag": pins.LOKI_IMAGE_TAG,
         "collector_config": collector_config,
+        "alert_rules": render("alert-rules.yaml.j2", {}),
     }
 
 

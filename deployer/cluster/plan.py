@@ -147,7 +147,10 @@ def up_plan(env: Environment, rendered: RenderedSet, require_secrets: bool = Tru
             tools.helm("postgres-exporter", "prometheus-postgres-exporter", ns,
                        "--values", f("postgres-exporter-values.yaml")),
         )),
-        Step(9, "apply the ServiceMonitors", (tools.apply(f("service-monitors.yaml")),)),
+        Step(9, "apply the ServiceMonitors and the conformance rules", (
+            tools.apply(f("service-monitors.yaml")),
+            tools.apply(f("conformance-rules.yaml")),
+        )),
         Step(10, "install loki-stack (release loki-stack)", (
             tools.helm("loki-stack", "loki-stack", ns, "--values", f("loki-values.yaml")),
         )),
@@ -179,7 +182,9 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
     steps = [
         Step(11, "remove tempo", (delete("tempo-ingress.yaml"), uninstall("tempo"))),
         Step(10, "remove loki-stack", (uninstall("loki-stack"),)),
-        Step(9, "remove the ServiceMonitors", (delete("service-monitors.yaml"),)),
+        Step(9, "remove the ServiceMonitors and the conformance rules", (
+            delete("conformance-rules.yaml"), delete("service-monitors.yaml"),
+        )),
         Step(8, "remove the Postgres exporter", (uninstall("postgres-exporter"),)),
         Step(7, "remove the collector, instrumentation and operator", (
             delete("instrumentation.yaml"), delete("otel-collector.yaml"), uninstall("opentelemetry-operator"),

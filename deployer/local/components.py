@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +137,7 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
         {
             **common,
             "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
+            "group_interval": str(env.duration("ALERT_GROUP_INTERVAL")),
             "slack_channel": env.text("SLACK_CHANNEL"),
             "slack_webhook_file": str(slack_webhook_file),
         },
@@ -143,7 +145,7 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
     return [
         Rendered(layout.config / "otelcol.yaml", collector),
         Rendered(layout.config / "prometheus.yml", prometheus),
-        Rendered(rules, render("local/rules.yml.j2", common)),
+        Rendered(rules, render("local/rules.yml.j2", {"alert_rules": render("alert-rules.yaml.j2", {})})),
         Rendered(layout.config / "alertmanager.yml", alertmanager),
         Rendered(layout.config / "jaeger.yaml", render("local/jaeger.yaml.j2", common)),
     ]
@@ -170,8 +172,9 @@ def process_specs(
                 "-c",
                 "listen_addresses=127.0.0.1",
             ),
-            ready_tcp=("127.0.0.1", pg_port),
+            ready_command=(f"{bins.postgres_bin}/pg_isready", "-q", "-h", str(layout.pg_socket), "-p", str(pg_port)),
             user=pg_user,
+            stop_signal=signal.SIGINT,  # "fast" shutdown: SIGTERM waits for the exporter's sessions
         ),
         ProcessSpec(
             "postgres-exporter",
@@ -199,6 +202,7 @@ def process_specs(
             "traces-store",
             (bins.jaeger, f"--config={cfg / 'jaeger.yaml'}"),
             ready_url=f"http://{listen['traces_query']}/api/v3/services",
+            configs=(cfg / "jaeger.yaml",),
         ),
         ProcessSpec(
             "slack-mock",
@@ -226,6 +230,7 @@ def process_specs(
                 "--cluster.listen-address=",
             ),
             ready_url=f"http://{listen['alertmanager']}/-/ready",
+            configs=(cfg / "alertmanager.yml",),
         ),
         ProcessSpec(
             "prometheus",
@@ -237,24 +242,25 @@ def process_specs(
                 "--enable-feature=exemplar-storage",
                 "--web.enable-remote-write-receiver",
                 "--web.enable-lifecycle",
+                # resend firing alerts every evaluation (default 1m): a restarted Alertmanager catches up fast
+                f"--rules.alert.resend-delay={env.duration('EVALUATION_INTERVAL')}",
             ),
             ready_url=f"http://{listen['prometheus']}/-/ready",
+            configs=(cfg / "prometheus.yml", cfg / "rules.yml"),
         ),
         ProcessSpec(
             "otel-collector",
             (bins.collector, f"--config={cfg / 'otelcol.yaml'}"),
             ready_url=f"http://{listen['collector_telemetry']}/metrics",
+            configs=(cfg / "otelcol.yaml",),
         ),
     ]
 
 
 def fingerprint(spec: ProcessSpec, configs: list[Rendered]) -> str:
-    """Changes when the command or a config changes, so ``up`` restarts what is stale.
-
-    Every config counts for every process: configs change rarely, and a missed
-    restart would test a stack other than the one rendered.
-    """
+    """Changes when the command or a config the process reads changes, so ``up`` restarts what is stale."""
     digest = hashlib.sha256("\0".join(spec.argv).encode())
     for config in configs:
-        digest.update(config.text.encode())
+        if config.path in spec.configs:
+            digest.update(config.text.encode())
     return digest.hexdigest()[:16]

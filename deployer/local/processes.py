@@ -31,9 +31,12 @@ class ProcessSpec:
     argv: tuple[str, ...]
     ready_url: str = ""
     ready_tcp: tuple[str, int] | None = None
+    ready_command: tuple[str, ...] = ()  # ready when it exits 0 (pg_isready)
     env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secrets: never shown
     user: str | None = None
     cwd: Path | None = None
+    configs: tuple[Path, ...] = ()  # files it reads: a change restarts it
+    stop_signal: int = signal.SIGTERM
 
     @property
     def where(self) -> str:
@@ -41,6 +44,8 @@ class ProcessSpec:
             return self.ready_url
         if self.ready_tcp:
             return f"tcp://{self.ready_tcp[0]}:{self.ready_tcp[1]}"
+        if self.ready_command:
+            return " ".join(self.ready_command)
         return "(no readiness endpoint)"
 
 
@@ -60,6 +65,14 @@ def probe_ready(spec: ProcessSpec, timeout: float = 1.0) -> tuple[bool, str]:
         except requests.RequestException as e:
             return False, f"{type(e).__name__}"
         return response.status_code == 200, f"HTTP {response.status_code}"
+    if spec.ready_command:
+        try:
+            done = subprocess.run(
+                list(spec.ready_command), capture_output=True, text=True, timeout=timeout * 5, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return False, "no answer"
+        return done.returncode == 0, (done.stdout or done.stderr).strip()[-120:]
     if spec.ready_tcp:
         try:
             with socket.create_connection(spec.ready_tcp, timeout=timeout):
@@ -129,14 +142,14 @@ class ProcessManager:
         self._children[spec.name] = process
         return process.pid
 
-    def stop(self, name: str, deadline: float = 15.0) -> str:
+    def stop(self, name: str, deadline: float = 15.0, stop_signal: int = signal.SIGTERM) -> str:
         """Stop ``name`` if we started it: SIGTERM, then SIGKILL at the deadline. Says what happened."""
         pid = self.pid(name)
         self._pidfile(name).unlink(missing_ok=True)
         child = self._children.pop(name, None)
         if pid is None:
             return "not running"
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, stop_signal)
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if child is not None and child.poll() is not None:

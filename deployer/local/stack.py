@@ -98,7 +98,8 @@ class LocalStack:
             if self.processes.pid(spec.name) is not None:
                 if self.processes.fingerprint(spec.name) == wanted:
                     continue
-                say(f"{spec.name}: config changed, restarting ({self.processes.stop(spec.name)})")
+                stopped = self.processes.stop(spec.name, stop_signal=spec.stop_signal)
+                say(f"{spec.name}: command or config changed, restarting ({stopped})")
             if spec.name == "postgresql":
                 postgres.init_cluster(
                     spec.argv[0].rsplit("/", 1)[0], self.layout.data("postgresql"), self.layout.pg_socket
@@ -171,4 +172,9 @@ class LocalStack:
         unknown = sorted(set(only or []) - set(names))
         if unknown:
             raise StackError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        return [f"{name}: {self.processes.stop(name)}" for name in reversed(names) if not only or name in only]
+        specs = {spec.name: spec for spec in self._specs(Binaries.debian(Path("j"), Path("v"), Path("o")))[0]}
+        return [
+            f"{name}: {self.processes.stop(name, stop_signal=specs[name].stop_signal)}"
+            for name in reversed(names)
+            if not only or name in only
+        ]
