@@ -1,0 +1,93 @@
+"""Routing conformance, from Alertmanager's running config, evaluated like ``amtool config routes test``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clients.alert_routing import inhibited_by, routes_for
+from clients.alertmanager import AlertmanagerClient
+from envconf import Environment
+
+pytestmark = [pytest.mark.alerting]
+
+
+@pytest.fixture(scope="module")
+def am_config(alertmanager: AlertmanagerClient) -> dict[str, Any]:
+    return alertmanager.running_config()
+
+
+def slack_receivers(config: dict[str, Any], channel: str) -> set[str]:
+    return {
+        r["name"]
+        for r in config.get("receivers", [])
+        if any(s.get("channel") == channel for s in r.get("slack_configs") or [])
+    }
+
+
+@pytest.mark.parametrize("alertname", ["Watchdog", "InfoInhibitor"])
+def test_never_notifying_alerts_go_to_null(am_config: dict[str, Any], env: Environment, alertname: str) -> None:
+    reached = routes_for(am_config, {"alertname": alertname, "severity": "none", "namespace": env.text("NAMESPACE")})
+    assert reached == ["null"], (
+        f"Alertmanager route tree: {alertname} reaches {reached}, expected ['null'] (it must never notify)"
+    )
+    null = next((r for r in am_config["receivers"] if r["name"] == "null"), None)
+    assert null is not None and not any(k.endswith("_configs") for k in null), (
+        f"Alertmanager: receiver 'null' is {null}, expected no integrations"
+    )
+
+
+@pytest.mark.parametrize("severity", ["critical", "warning"])
+def test_actionable_alerts_reach_slack_channel(am_config: dict[str, Any], env: Environment, severity: str) -> None:
+    channel = env.text("SLACK_CHANNEL")
+    wanted = slack_receivers(am_config, channel)
+    assert wanted, f"Alertmanager: no receiver has a slack_config for channel {channel!r}"
+    labels = {"alertname": "KubePodCrashLooping", "severity": severity, "namespace": "odoo"}
+    reached = routes_for(am_config, labels)
+    assert set(reached) & wanted, (
+        f"Alertmanager route tree: {labels} reaches {reached}, expected one of {sorted(wanted)} ({channel})"
+    )
+
+
+def test_slack_receiver_sends_resolved(am_config: dict[str, Any], env: Environment) -> None:
+    for name in slack_receivers(am_config, env.text("SLACK_CHANNEL")):
+        receiver = next(r for r in am_config["receivers"] if r["name"] == name)
+        for slack in receiver["slack_configs"]:
+            assert slack.get("send_resolved") is True, (
+                f"Alertmanager: receiver {name} send_resolved={slack.get('send_resolved')}, expected true"
+            )
+            assert slack.get("api_url") or slack.get("api_url_file"), (
+                f"Alertmanager: receiver {name} has no Slack webhook URL"
+            )
+
+
+def test_info_alerts_are_inhibited_by_infoinhibitor(am_config: dict[str, Any]) -> None:
+    info = {"alertname": "NodeCPUHighUsage", "severity": "info", "namespace": "odoo"}
+    inhibitor = {"alertname": "InfoInhibitor", "severity": "none", "namespace": "odoo"}
+    assert inhibited_by(am_config, info, inhibitor), (
+        f"Alertmanager inhibit_rules: {info} is not inhibited by {inhibitor}"
+    )
+    warning = {**info, "severity": "warning"}
+    assert not inhibited_by(am_config, warning, inhibitor), (
+        f"Alertmanager inhibit_rules: InfoInhibitor also silences {warning}"
+    )
+    elsewhere = {**inhibitor, "namespace": "keycloak"}
+    assert not inhibited_by(am_config, info, elsewhere), (
+        "Alertmanager inhibit_rules: InfoInhibitor must only act within its namespace"
+    )
+
+
+def test_group_wait_fits_the_alert_deadline(am_config: dict[str, Any], env: Environment) -> None:
+    from envconf.values import parse_duration
+
+    group_wait = parse_duration(str(am_config["route"].get("group_wait", "30s")))
+    budget = (
+        env.duration("ALERT_DEADLINE").seconds
+        - env.duration("EVALUATION_INTERVAL").seconds
+        - env.duration("SCRAPE_INTERVAL").seconds
+    )
+    assert group_wait.seconds < budget, (
+        f"Alertmanager: route group_wait={group_wait} leaves no time to deliver within ALERT_DEADLINE={env.duration('ALERT_DEADLINE')} "
+        f"(after scrape {env.duration('SCRAPE_INTERVAL')} and evaluation {env.duration('EVALUATION_INTERVAL')})"
+    )
