@@ -8,6 +8,9 @@ the same spans from either backend.
 
 from __future__ import annotations
 
+import json
+import time
+
 from clients.errors import BackendError
 from clients.http import HttpBackend
 from clients.traces import Span, parse_otlp_spans
@@ -28,6 +31,25 @@ class JaegerClient(HttpBackend):
             raise
         result = body.get("result", body)
         return parse_otlp_spans(result.get("resourceSpans", []))
+
+    def _search_params(self, service: str, attributes: dict[str, str], lookback: float) -> dict[str, str]:
+        now_us = int(time.time() * 1e6)
+        return {
+            "service": service,
+            "tags": json.dumps(attributes, separators=(",", ":")),
+            "start": str(now_us - int(lookback * 1e6)),
+            "end": str(now_us + 60_000_000),
+            "limit": "50",
+        }
+
+    def search_text(self, service: str, attributes: dict[str, str]) -> str:
+        """Jaeger's tag search (the v3 API has no attribute filter); Tempo's equivalent is TraceQL."""
+        tags = json.dumps(attributes, separators=(",", ":"))
+        return f"GET {self.url('/api/traces')}?service={service}&tags={tags}"
+
+    def search(self, service: str, attributes: dict[str, str], lookback: float = 3600) -> list[str]:
+        body = self.get_json("/api/traces", self._search_params(service, attributes, lookback))
+        return [str(trace["traceID"]).rjust(32, "0") for trace in body.get("data") or []]
 
     def version(self) -> str:
         self.get_json("/api/v3/services")

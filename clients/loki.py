@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+import yaml
+
 from clients.http import HttpBackend
 from clients.logs import LogRecord
 
@@ -49,6 +51,13 @@ class LokiClient(HttpBackend):
                     flat.update(fields.get(group, {}))
                 records.append(LogRecord(labels=labels, body=value[1], timestamp_ns=int(value[0]), fields=flat))
         return records
+
+    def retention(self) -> tuple[str, str]:
+        """From Loki's running config (/config): limits_config.retention_period and the compactor."""
+        config = yaml.safe_load(self.get_text("/config"))
+        period = str(config.get("limits_config", {}).get("retention_period", "0s"))
+        enabled = config.get("compactor", {}).get("retention_enabled", False)
+        return period, "retention_enabled" if enabled else "retention disabled"
 
     def version(self) -> str:
         return str(self.get_json("/loki/api/v1/status/buildinfo").get("version", "unknown"))

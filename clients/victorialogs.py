@@ -57,6 +57,13 @@ class VictoriaLogsClient(HttpBackend):
             records.append(LogRecord(labels=labels, body=str(row.get("_msg", "")), timestamp_ns=0, fields=fields))
         return records
 
+    def retention(self) -> tuple[str, str]:
+        """From /flags; VictoriaLogs always merges parts (its compaction) and deletes by partition."""
+        for line in self.get_text("/flags").splitlines():
+            if line.startswith("-retentionPeriod="):
+                return line.split("=", 1)[1].strip('"'), "always on (background merges)"
+        raise BackendError(self.component, "GET /flags has no -retentionPeriod")
+
     def version(self) -> str:
         for line in self.get_text("/metrics").splitlines():
             if line.startswith("vm_app_version{"):

@@ -1,4 +1,5 @@
-"""Logs: a record sent over OTLP to the collector is read back from the log store by a label query."""
+"""Logs: OTLP records through the collector land in the log store with the design's labels,
+severity, body and trace context; the store runs with the env's retention."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ import pytest
 from clients.logs import LogStore
 from clients.polling import Patience
 from envconf import Environment
+from envconf.values import parse_duration
 from fixtures.emitters import OtlpEmitter
 from fixtures.readback import read_logs
 
-pytestmark = [pytest.mark.logs, pytest.mark.smoke]
+pytestmark = [pytest.mark.logs]
+
+TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
+SPAN_ID = 0xEEE19B7EC3C1B174
 
 
+@pytest.mark.smoke
 def test_log_record_read_back_by_label_query(
     env: Environment,
     patience: Callable[[str], Patience],
@@ -46,3 +52,37 @@ def test_log_record_read_back_by_label_query(
         "probe.id": probe_id,
     }
     assert actual == expected, f"{log_store.component}: record {sent.body!r} stored with {actual}, expected {expected}"
+
+
+def test_design_labels_are_index_labels_and_trace_context_kept(
+    env: Environment, patience: Callable[[str], Patience], emitter: OtlpEmitter, log_store: LogStore, probe_id: str
+) -> None:
+    service = "conformance-app"
+    resource = {"namespace": "jips", "team": "platform"}
+    body = f"payment failed for {probe_id}: délai dépassé ⏱"
+    sent = emitter.send_log(service, probe_id, body, trace_id=TRACE_ID, span_id=SPAN_ID, resource=resource)
+    selector = {"service.name": service, "namespace": "jips", "team": "platform", "environment": env.text("ENV_NAME")}
+
+    waited = read_logs(log_store, sent, selector, probe_id, patience("LOG"))
+
+    record = next(r for r in waited.value if r.body == sent.body)
+    labels = {name: record.labels.get(name, record.labels.get(name.replace(".", "_"))) for name in selector}
+    assert labels == selector, (
+        f"{log_store.component}: index labels {labels}, expected {selector} (namespace, team, environment, service_name)"
+    )
+    context = {
+        "trace_id": record.get("trace_id"),
+        "span_id": record.get("span_id"),
+        "severity": record.get("severity_text"),
+    }
+    expected = {"trace_id": sent.trace_id, "span_id": sent.span_id, "severity": "WARN"}
+    assert context == expected, f"{log_store.component}: record {body!r} kept {context}, expected {expected}"
+
+
+def test_log_store_runs_with_env_retention(env: Environment, log_store: LogStore) -> None:
+    period, compaction = log_store.retention()
+    wanted = env.duration("LOG_RETENTION")
+    assert parse_duration(period).seconds == wanted.seconds, (
+        f"{log_store.component}: running retention {period}, expected {wanted} (LOG_RETENTION)"
+    )
+    assert "disabled" not in compaction, f"{log_store.component}: compaction {compaction}, expected retention enforced"

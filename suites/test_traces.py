@@ -1,4 +1,5 @@
-"""Traces: a span sent over OTLP to the collector is read back from the trace store by trace id."""
+"""Traces: spans sent over OTLP (gRPC and HTTP) through the collector are read back intact
+from the trace store, found by search, and carry the collector's cluster/environment."""
 
 from __future__ import annotations
 
@@ -6,17 +7,34 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.polling import Patience
-from clients.traces import TraceStore
+from clients.polling import Observation, Patience, wait_for
+from clients.traces import Span, TraceStore
 from envconf import Environment
-from fixtures.emitters import OtlpEmitter
+from fixtures.emitters import OtlpEmitter, SentTrace
 from fixtures.readback import read_trace
 
-pytestmark = [pytest.mark.traces, pytest.mark.smoke]
+pytestmark = [pytest.mark.traces]
 
 
+def assert_spans_intact(store: TraceStore, sent: SentTrace, stored_spans: list[Span]) -> None:
+    __tracebackhide__ = True
+    stored = {span.span_id: span for span in stored_spans}
+    for expected in sent.spans:
+        got = stored[expected.span_id]
+        actual = (got.name, got.parent_span_id, got.kind, got.status_code, got.service)
+        wanted = (expected.name, expected.parent_span_id, expected.kind, expected.status_code, expected.service)
+        assert actual == wanted, (
+            f"{store.component}: span {expected.span_id} of trace {sent.trace_id} stored as "
+            f"(name, parent, kind, status, service)={actual}, expected {wanted}"
+        )
+        sent_attributes = {k: got.attributes.get(k) for k in expected.attributes}
+        assert sent_attributes == expected.attributes, (
+            f"{store.component}: span {expected.name!r} attributes stored as {sent_attributes}, sent {expected.attributes}"
+        )
+
+
+@pytest.mark.smoke
 def test_span_read_back_by_trace_id(
-    env: Environment,
     patience: Callable[[str], Patience],
     emitter: OtlpEmitter,
     trace_store: TraceStore,
@@ -27,20 +45,51 @@ def test_span_read_back_by_trace_id(
 
     waited = read_trace(trace_store, sent, patience("TRACE"))
     record_property("latency_seconds", round(waited.seconds, 3))
+    assert_spans_intact(trace_store, sent, waited.value)
 
-    stored = {span.span_id: span for span in waited.value}
-    for expected in sent.spans:
-        got = stored[expected.span_id]
-        actual = (got.name, got.parent_span_id, got.kind, got.status_code, got.service, got.attributes.get("probe.id"))
-        wanted = (
-            expected.name,
-            expected.parent_span_id,
-            expected.kind,
-            expected.status_code,
-            expected.service,
-            probe_id,
+
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_multi_service_trace_intact(
+    env: Environment,
+    patience: Callable[[str], Patience],
+    emitter: OtlpEmitter,
+    trace_store: TraceStore,
+    probe_id: str,
+    protocol: str,
+    record_property: Callable[[str, object], None],
+) -> None:
+    sent = emitter.send_rich_trace(probe_id, protocol)
+
+    waited = read_trace(trace_store, sent, patience("TRACE"))
+    record_property("latency_seconds", round(waited.seconds, 3))
+    assert len(waited.value) == len(sent.spans), (
+        f"{trace_store.component}: trace {sent.trace_id} has {len(waited.value)} spans, sent {len(sent.spans)} over OTLP/{protocol}"
+    )
+    assert_spans_intact(trace_store, sent, waited.value)
+    for span in waited.value:
+        added = {"cluster": span.resource.get("cluster"), "environment": span.resource.get("environment")}
+        expected = {"cluster": env.text("CLUSTER_NAME"), "environment": env.text("ENV_NAME")}
+        assert added == expected, (
+            f"collector: span {span.name!r} resource has {added}, expected {expected} (added by the resource processor)"
         )
-        assert actual == wanted, (
-            f"{trace_store.component}: span {expected.span_id} of trace {sent.trace_id} stored as "
-            f"(name, parent, kind, status, service, probe.id)={actual}, expected {wanted}"
+
+
+def test_trace_found_by_service_and_attribute_search(
+    patience: Callable[[str], Patience], emitter: OtlpEmitter, trace_store: TraceStore, probe_id: str
+) -> None:
+    sent = emitter.send_rich_trace(probe_id)
+    read_trace(trace_store, sent, patience("TRACE"))
+
+    for service in ("conformance-frontend", "conformance-backend"):
+
+        def probe(service: str = service) -> Observation[list[str]]:
+            found = trace_store.search(service, {"probe.id": probe_id})
+            return Observation(found, sent.trace_id in found, f"trace ids {found[:5]}")
+
+        wait_for(
+            probe,
+            deadline=patience("TRACE").deadline,
+            max_interval=patience("TRACE").max_interval,
+            expected=f"trace {sent.trace_id} in the search results",
+            where=f"{trace_store.component}: {trace_store.search_text(service, {'probe.id': probe_id})}",
         )
