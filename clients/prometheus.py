@@ -60,6 +60,16 @@ class PrometheusClient(HttpBackend):
             for t in data["activeTargets"]
         ]
 
+    def exemplars(self, promql: str, lookback: float = 3600) -> list[dict[str, Any]]:
+        """Exemplars of the series selected by ``promql`` (needs --enable-feature=exemplar-storage)."""
+        import time
+
+        now = time.time()
+        data = self._data(
+            "/api/v1/query_exemplars", {"query": promql, "start": str(now - lookback), "end": str(now + 60)}
+        )
+        return [exemplar for series in data for exemplar in series.get("exemplars", [])]
+
     def rules(self) -> list[dict[str, Any]]:
         """Every loaded rule, each with its group name added."""
         groups = self._data("/api/v1/rules")["groups"]

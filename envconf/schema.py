@@ -67,6 +67,8 @@ KEYS: dict[str, Key] = {
     "SLACK_CHANNEL": Key(v.parse_text),
     # behaviour the checks hold the stack to
     "SCRAPE_INTERVAL": Key(v.parse_duration),
+    "SCRAPE_JOBS": Key(v.parse_text),
+    "COLLECTOR_JOB": Key(v.parse_text),
     "EVALUATION_INTERVAL": Key(v.parse_duration),
     "LOG_RETENTION": Key(v.parse_duration),
     "ALERT_GROUP_WAIT": Key(v.parse_duration),
