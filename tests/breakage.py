@@ -81,11 +81,16 @@ def alertmanager_with(config: dict[str, Any], tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def prometheus_with(config: dict[str, Any], rules: dict[str, Any], tmp_path: Path) -> Iterator[str]:
+def prometheus_with(
+    config: dict[str, Any], rules: dict[str, Any], tmp_path: Path, keep_scrapes: bool = False, wait_scrape: bool = False
+) -> Iterator[str]:
+    """A private Prometheus (no exemplar storage unless asked); scrapes only when ``keep_scrapes``."""
     port = free_port()
     rules_path = tmp_path / "rules.yml"
     rules_path.write_text(yaml.safe_dump(rules))
-    config = {**config, "rule_files": [str(rules_path)], "scrape_configs": [], "alerting": {}}
+    config = {**config, "rule_files": [str(rules_path)], "alerting": {}}
+    if not keep_scrapes:
+        config["scrape_configs"] = []
     path = tmp_path / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     argv = [
@@ -93,7 +98,20 @@ def prometheus_with(config: dict[str, Any], rules: dict[str, Any], tmp_path: Pat
         f"--web.listen-address=127.0.0.1:{port}",
     ]  # fmt: skip
     with running(argv, "/-/ready", port, tmp_path, "prometheus") as url:
+        if wait_scrape:
+            _wait_first_scrapes(url)
         yield url
+
+
+def _wait_first_scrapes(url: str) -> None:
+    """Until every target has been scraped once (health no longer 'unknown')."""
+
+    def probe() -> Observation[bool]:
+        targets = requests.get(f"{url}/api/v1/targets", timeout=2).json()["data"]["activeTargets"]
+        done = bool(targets) and all(t["health"] != "unknown" for t in targets)
+        return Observation(done, done, str([t["health"] for t in targets]))
+
+    wait_for(probe, deadline=30, expected="first scrapes", where=url)
 
 
 def run_suites_with(tmp_path: Path, overrides: dict[str, str], *selection: str) -> subprocess.CompletedProcess[str]:
@@ -117,3 +135,37 @@ def run_suites_with(tmp_path: Path, overrides: dict[str, str], *selection: str) 
         "no:randomly",
     ]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+
+
+@contextmanager
+def collector_with(config: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A private collector (same binary) on free ports; yields (gRPC endpoint, HTTP URL)."""
+    from deployer.local.gobuild import build_collector
+
+    grpc_port, http_port, telemetry_port = free_port(), free_port(), free_port()
+    protocols = config["receivers"]["otlp"]["protocols"]
+    if "grpc" in protocols:
+        protocols["grpc"]["endpoint"] = f"127.0.0.1:{grpc_port}"
+    if "http" in protocols:
+        protocols["http"]["endpoint"] = f"127.0.0.1:{http_port}"
+    config["exporters"]["prometheus"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] = telemetry_port
+    path = tmp_path / "otelcol.yaml"
+    path.write_text(yaml.safe_dump(config))
+    argv = [str(build_collector()), f"--config={path}"]
+    with running(argv, "/metrics", telemetry_port, tmp_path, "collector"):
+        yield f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}"
+
+
+@contextmanager
+def victorialogs_with(retention: str, tmp_path: Path) -> Iterator[str]:
+    from deployer import pins
+    from deployer.local.gobuild import build_source_module
+
+    port = free_port()
+    argv = [
+        str(build_source_module(pins.VICTORIALOGS)), f"-httpListenAddr=127.0.0.1:{port}",
+        f"-storageDataPath={tmp_path / 'vl-data'}", f"-retentionPeriod={retention}",
+    ]  # fmt: skip
+    with running(argv, "/health", port, tmp_path, "victorialogs") as url:
+        yield url
