@@ -4,7 +4,7 @@
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: conformance test deps stack lint typecheck unit down
+.PHONY: conformance test deps stack tools lint typecheck unit down
 
 deps:
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
@@ -16,6 +16,10 @@ stack: deps
 conformance: stack
 	$(PYTHON) -m pytest suites -n auto --env local $(PYTEST_ARGS)
 
+## Test tools from Debian: headless Chromium for the report test.
+tools:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }; }; } || echo "chromium not installed: its test will be skipped"
+
 lint: deps
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
@@ -24,7 +28,7 @@ typecheck: deps
 	$(PYTHON) -m mypy
 
 ## The project's own tests: lint, types, unit tests, and the suites against the local stack.
-test: lint typecheck stack
+test: lint typecheck stack tools
 	$(PYTHON) -m pytest tests suites -n auto --env local $(PYTEST_ARGS)
 
 unit: deps

@@ -5,4 +5,5 @@ pytest_plugins = (
     "fixtures.stack",
     "fixtures.backends",
     "fixtures.k8s",
+    "fixtures.reporting",
 )

@@ -20,25 +20,25 @@ LOG_STORES: dict[str, type[LokiClient] | type[VictoriaLogsClient]] = {
 TRACE_STORES: dict[str, type[TempoClient] | type[JaegerClient]] = {"tempo": TempoClient, "jaeger": JaegerClient}
 
 
-def _timeout(env: Environment) -> float:
-    return env.duration("HTTP_TIMEOUT").seconds
+def _timeout(env: Environment, override: float | None = None) -> float:
+    return override if override is not None else env.duration("HTTP_TIMEOUT").seconds
 
 
-def prometheus(env: Environment) -> PrometheusClient:
-    return PrometheusClient(env.text("PROMETHEUS_URL"), _timeout(env))
+def prometheus(env: Environment, timeout: float | None = None) -> PrometheusClient:
+    return PrometheusClient(env.text("PROMETHEUS_URL"), _timeout(env, timeout))
 
 
-def alertmanager(env: Environment) -> AlertmanagerClient:
-    return AlertmanagerClient(env.text("ALERTMANAGER_URL"), _timeout(env))
+def alertmanager(env: Environment, timeout: float | None = None) -> AlertmanagerClient:
+    return AlertmanagerClient(env.text("ALERTMANAGER_URL"), _timeout(env, timeout))
 
 
-def log_store(env: Environment) -> LogStore:
-    return LOG_STORES[env.text("LOGS_BACKEND")](env.text("LOGS_URL"), _timeout(env))
+def log_store(env: Environment, timeout: float | None = None) -> LogStore:
+    return LOG_STORES[env.text("LOGS_BACKEND")](env.text("LOGS_URL"), _timeout(env, timeout))
 
 
-def trace_store(env: Environment) -> TraceStore:
-    return TRACE_STORES[env.text("TRACES_BACKEND")](env.text("TRACES_URL"), _timeout(env))
+def trace_store(env: Environment, timeout: float | None = None) -> TraceStore:
+    return TRACE_STORES[env.text("TRACES_BACKEND")](env.text("TRACES_URL"), _timeout(env, timeout))
 
 
-def slack_mock(env: Environment) -> SlackMockClient:
-    return SlackMockClient(env.text("SLACK_MOCK_URL"), _timeout(env))
+def slack_mock(env: Environment, timeout: float | None = None) -> SlackMockClient:
+    return SlackMockClient(env.text("SLACK_MOCK_URL"), _timeout(env, timeout))

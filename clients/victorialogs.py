@@ -67,5 +67,5 @@ class VictoriaLogsClient(HttpBackend):
     def version(self) -> str:
         for line in self.get_text("/metrics").splitlines():
             if line.startswith("vm_app_version{"):
-                return line.split('short_version="', 1)[-1].split('"', 1)[0]
-        return "unknown"
+                return line.split('short_version="', 1)[-1].split('"', 1)[0] or "unknown"
+        return "unknown (built without version info)"

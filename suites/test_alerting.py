@@ -36,7 +36,7 @@ def test_alert_posted_to_alertmanager_reaches_slack(
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
-    record_property: Callable[[str, object], None],
+    record_latency: Callable[[float], None],
 ) -> None:
     labels = {"alertname": "ConformanceProbe", "severity": "warning", "run_id": probe_id}
     alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
@@ -44,7 +44,7 @@ def test_alert_posted_to_alertmanager_reaches_slack(
     waited = wait_for_slack(
         slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels} posted to Alertmanager"
     )
-    record_property("latency_seconds", round(waited.seconds, 3))
+    record_latency(waited.seconds)
     assert_message(env, waited.value[0], ["ConformanceProbe", "severity=warning", f"conformance probe {probe_id}"])
 
 
@@ -55,13 +55,13 @@ def test_synthetic_rule_fires_to_slack_and_resolves(
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
-    record_property: Callable[[str, object], None],
+    record_latency: Callable[[float], None],
 ) -> None:
     labels = {"run_id": probe_id}
     emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 1)
     what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
     firing = wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
-    record_property("latency_seconds", round(firing.seconds, 3))
+    record_latency(firing.seconds)
     assert_message(
         env,
         firing.value[0],

@@ -27,14 +27,14 @@ def test_log_record_read_back_by_label_query(
     emitter: OtlpEmitter,
     log_store: LogStore,
     probe_id: str,
-    record_property: Callable[[str, object], None],
+    record_latency: Callable[[float], None],
 ) -> None:
     service = "conformance-logs"
     sent = emitter.send_log(service, probe_id, body=f"conformance log probe {probe_id} ✓ état=ok")
     selector = {"service.name": service, "environment": env.text("ENV_NAME")}
 
     waited = read_logs(log_store, sent, selector, probe_id, patience("LOG"))
-    record_property("latency_seconds", round(waited.seconds, 3))
+    record_latency(waited.seconds)
 
     record = next(r for r in waited.value if r.body == sent.body)
     actual = {

@@ -23,12 +23,12 @@ def test_counter_read_back_by_promql(
     emitter: OtlpEmitter,
     prometheus: PrometheusClient,
     probe_id: str,
-    record_property: Callable[[str, object], None],
+    record_latency: Callable[[float], None],
 ) -> None:
     sent = emitter.send_counter("conformance-metrics", probe_id, value=7)
 
     waited = read_series(prometheus, sent, patience("METRIC"))
-    record_property("latency_seconds", round(waited.seconds, 3))
+    record_latency(waited.seconds)
 
     series = [s for s in waited.value if s.value == sent.value]
     assert len(series) == 1, f"Prometheus: expected one series {sent.prometheus_name}{sent.labels}, got {waited.value}"

@@ -39,12 +39,12 @@ def test_span_read_back_by_trace_id(
     emitter: OtlpEmitter,
     trace_store: TraceStore,
     probe_id: str,
-    record_property: Callable[[str, object], None],
+    record_latency: Callable[[float], None],
 ) -> None:
     sent = emitter.send_trace("conformance-traces", probe_id)
 
     waited = read_trace(trace_store, sent, patience("TRACE"))
-    record_property("latency_seconds", round(waited.seconds, 3))
+    record_latency(waited.seconds)
     assert_spans_intact(trace_store, sent, waited.value)
 
 
@@ -56,12 +56,12 @@ def test_multi_service_trace_intact(
     trace_store: TraceStore,
     probe_id: str,
     protocol: str,
-    record_property: Callable[[str, object], None],
+    record_latency: Callable[[float], None],
 ) -> None:
     sent = emitter.send_rich_trace(probe_id, protocol)
 
     waited = read_trace(trace_store, sent, patience("TRACE"))
-    record_property("latency_seconds", round(waited.seconds, 3))
+    record_latency(waited.seconds)
     assert len(waited.value) == len(sent.spans), (
         f"{trace_store.component}: trace {sent.trace_id} has {len(waited.value)} spans, sent {len(sent.spans)} over OTLP/{protocol}"
     )

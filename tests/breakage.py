@@ -131,8 +131,7 @@ def run_suites_with(tmp_path: Path, overrides: dict[str, str], *selection: str) 
         str(env_file),
         "--no-stack-up",
         "-q",
-        "-p",
-        "no:randomly",
+        "--no-reports",
     ]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
 

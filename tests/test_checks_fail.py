@@ -38,8 +38,7 @@ def run_suites(env_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
         str(env_file),
         "--no-stack-up",
         "-q",
-        "-p",
-        "no:randomly",
+        "--no-reports",
         *extra,
     ]
     return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)

@@ -32,7 +32,7 @@ def run_k8s_suites(objects: Objects, env: Environment, tmp_path: Path) -> subpro
     with serving(objects) as server:
         config = tmp_path / "kubeconfig"
         config.write_text(kubeconfig(server.url, str(env.values["KUBE_CONTEXT"])))
-        argv = [sys.executable, "-m", "pytest", "suites", "--env", "dev", "-q", "-p", "no:randomly", *SELECT]
+        argv = [sys.executable, "-m", "pytest", "suites", "--env", "dev", "-q", "--no-reports", *SELECT]
         return subprocess.run(
             argv, cwd=ROOT, env={**os.environ, "KUBECONFIG": str(config)},
             capture_output=True, text=True, timeout=180, check=False,

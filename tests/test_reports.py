@@ -1,0 +1,124 @@
+"""Reports: summary.json and report.html carry verdicts, latencies and failure details, never secrets;
+a real run writes all three files; headless Chromium renders the charts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from envconf import load_environment
+from fixtures.report_html import prometheus_links, render_html
+from fixtures.reporting import CheckResult, summarize
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "s3cr3t-hook-token-0042"
+
+
+def sample_summary() -> dict[str, Any]:
+    env = load_environment("local", environ={"SLACK_WEBHOOK_URL": f"http://127.0.0.1:1/services/T/B/{SECRET}"})
+    message = (
+        'WaitTimeout: conformance_probe_total{probe_id="x"} = 7 not seen within 30s\n'
+        '  looked at: Prometheus: GET http://127.0.0.1:19090/api/v1/query?query=conformance_probe_total{probe_id="x"}\n'
+        f"  last seen: empty vector; webhook http://127.0.0.1:1/services/T/B/{SECRET}"
+    )
+    results = [
+        CheckResult("suites/test_traces.py::test_a", "passed", 0.4, ["traces"], 0.12),
+        CheckResult("suites/test_traces.py::test_b", "passed", 0.5, ["traces"], 0.30),
+        CheckResult("suites/test_metrics.py::test_c", "failed", 30.1, ["metrics"], None, env.mask(message)),
+        CheckResult("suites/test_k8s.py::test_d", "skipped", 0.0, ["k8s"], None, "needs a cluster"),
+    ]
+    summary: dict[str, Any] = json.loads(json.dumps(summarize(env, results, "abc123", {"Prometheus": "2.42.0"})))
+    return summary
+
+
+def test_summary_counts_verdicts_and_latencies() -> None:
+    summary = sample_summary()
+    assert summary["verdict"] == "failed"
+    assert summary["signals"] == {
+        "traces": {"passed": 2, "failed": 0, "error": 0, "skipped": 0},
+        "metrics": {"passed": 0, "failed": 1, "error": 0, "skipped": 0},
+        "k8s": {"passed": 0, "failed": 0, "error": 0, "skipped": 1},
+    }
+    assert summary["latency_seconds"] == {"traces": {"count": 2, "p50": 0.21, "max": 0.3}}
+    assert SECRET not in json.dumps(summary)
+
+
+def test_html_shows_tiles_chart_failure_and_prometheus_link() -> None:
+    page = render_html(sample_summary())
+    assert 'id="verdict">FAILED<' in page
+    assert 'class="tile failed" data-signal="metrics"' in page and 'class="tile passed" data-signal="traces"' in page
+    assert 'class="p50" data-signal="traces"' in page
+    assert "http://127.0.0.1:19090/graph?g0.expr=conformance_probe_total%7Bprobe_id%3D%22x%22%7D" in page
+    assert SECRET not in page
+
+
+def test_prometheus_links_from_messages() -> None:
+    links = prometheus_links("looked at: Prometheus: GET https://prom.example/api/v1/query?query=up == 0\n")
+    assert links == [("up == 0", "https://prom.example/graph?g0.expr=up%20%3D%3D%200&g0.tab=1")]
+
+
+@pytest.mark.stack
+@pytest.mark.usefixtures("stack")
+def test_real_run_writes_junit_summary_and_html(tmp_path: Path) -> None:
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites",
+        "-m",
+        "smoke",
+        "--env",
+        "local",
+        "--no-stack-up",
+        "--reports-dir",
+        str(tmp_path),
+        "-q",
+    ]
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stdout[-3000:]
+    [run_dir] = [p for p in (tmp_path / "local").iterdir() if p.name != "latest"]
+    assert {p.name for p in run_dir.iterdir()} == {"junit.xml", "summary.json", "report.html"}
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["verdict"] == "passed" and summary["env"] == "local"
+    assert {"traces", "logs", "metrics", "alerting"} <= set(summary["latency_seconds"])
+    assert "testcase" in (run_dir / "junit.xml").read_text()
+    assert summary["versions"]["Prometheus"].startswith("2.")
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("chromium is not installed (make test installs it)")
+    return found
+
+
+def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    flags = [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        f"--user-data-dir={profile}", "--window-size=1100,1400",
+    ]  # fmt: skip
+    return subprocess.run([chromium, *flags, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_chromium_renders_the_latency_chart(tmp_path: Path) -> None:
+    chromium = _chromium()
+    from PIL import Image
+
+    page = tmp_path / "report.html"
+    page.write_text(render_html(sample_summary()))
+    dom = _headless(chromium, tmp_path / "profile-dom", "--dump-dom", page.as_uri()).stdout
+    assert dom.count('class="p50"') == 1 and 'aria-label="send-to-visible latency per signal"' in dom
+    shot = tmp_path / "shot.png"
+    _headless(chromium, tmp_path / "profile-shot", f"--screenshot={shot}", page.as_uri())
+    image = Image.open(shot).convert("RGB")
+    colors = image.getcolors(maxcolors=1 << 20) or []
+    by_color = {rgb: count for count, rgb in colors}
+    assert by_color.get((0x15, 0x65, 0xC0), 0) > 500, "the p50 latency bar (#1565c0) is not visible in the screenshot"
+    assert by_color.get((0xC6, 0x28, 0x28), 0) > 500, "the failed tile (#c62828) is not visible in the screenshot"
