@@ -43,6 +43,7 @@ KEYS: dict[str, Key] = {
     "ACME_EMAIL": Key(v.parse_text, required=False),
     "CERT_MIN_DAYS": Key(v.parse_port),
     "PVC_USAGE_MAX": Key(v.parse_fraction),
+    "SNAPSHOT_SERIES_DROP_MAX": Key(v.parse_fraction),
     "POD_RESTARTS_MAX": Key(v.parse_port),
     # the external PostgreSQL the exporter watches (clusters)
     "POSTGRES_HOST": Key(v.parse_hostname, required=False),
