@@ -6,4 +6,5 @@ pytest_plugins = (
     "fixtures.backends",
     "fixtures.k8s",
     "fixtures.reporting",
+    "fixtures.pod_logs",
 )

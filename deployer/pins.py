@@ -34,7 +34,11 @@ _CONTRIB = "github.com/open-telemetry/opentelemetry-collector-contrib"
 
 # The components the stack's collector config uses, by kind, as the builder's manifest wants them.
 OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
-    "receivers": (f"{_CORE}/receiver/otlpreceiver {OTELCOL_VERSION}",),
+    "receivers": (
+        f"{_CORE}/receiver/otlpreceiver {OTELCOL_VERSION}",
+        # Promtail's role locally (Promtail lives in Loki's AGPL module): tail pod log files
+        f"{_CONTRIB}/receiver/filelogreceiver {OTELCOL_VERSION}",
+    ),
     "processors": (
         f"{_CORE}/processor/batchprocessor {OTELCOL_VERSION}",
         f"{_CORE}/processor/memorylimiterprocessor {OTELCOL_VERSION}",
@@ -46,6 +50,9 @@ OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
         f"{_CORE}/exporter/debugexporter {OTELCOL_VERSION}",
         f"{_CONTRIB}/exporter/prometheusexporter {OTELCOL_VERSION}",
     ),
+    # Tempo's metrics generator's role locally: span metrics from the traces (the
+    # servicegraph connector is not served by the module proxy here)
+    "connectors": (f"{_CONTRIB}/connector/spanmetricsconnector {OTELCOL_VERSION}",),
 }
 
 # Debian packages of the local stack, with the binary that proves each is installed.

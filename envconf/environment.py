@@ -68,6 +68,11 @@ class Environment:
             )
         return found
 
+    def mapping(self, key: str) -> dict[str, str]:
+        """A ``a=1,b=2`` value as a dict."""
+        pairs = [item.split("=", 1) for item in self.text(key).split(",") if item.strip()]
+        return {name.strip(): value.strip() for name, value in pairs}
+
     @property
     def target(self) -> str:
         return self.text("TARGET")

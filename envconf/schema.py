@@ -34,6 +34,7 @@ KEYS: dict[str, Key] = {
     "TARGET": Key(v.parse_choice(*TARGETS)),
     "NAMESPACE": Key(v.parse_name),
     "APP_NAMESPACES": Key(v.parse_text),
+    "TEAM_BY_NAMESPACE": Key(v.parse_text),
     # cluster access, ingress and TLS
     "KUBE_CONTEXT": Key(v.parse_text, required=False),
     "INGRESS_CLASS": Key(v.parse_name),
@@ -95,6 +96,7 @@ KEYS: dict[str, Key] = {
     "LOCAL_TRACES_OTLP_GRPC_PORT": Key(v.parse_port, required=False, local_only=True),
     "LOCAL_TRACES_OTLP_HTTP_PORT": Key(v.parse_port, required=False, local_only=True),
     "LOCAL_TRACES_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_LOG_AGENT_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
 }
 
 for _component in COMPONENTS:

@@ -82,6 +82,7 @@ def context(env: Environment) -> dict[str, Any]:
             "prometheus_exporter_listen": "0.0.0.0:8889",
             "telemetry_host": "0.0.0.0",
             "telemetry_port": 8888,
+            "span_metrics": False,  # Tempo's metrics generator makes them on clusters
         },
     )
     return {

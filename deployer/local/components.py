@@ -68,6 +68,7 @@ def listen_addresses(env: Environment) -> dict[str, str]:
         "collector_telemetry": f"{local}:{env.port('LOCAL_COLLECTOR_TELEMETRY_PORT')}",
         "collector_exporter": f"{local}:{env.port('LOCAL_COLLECTOR_PROMETHEUS_PORT')}",
         "traces_telemetry": f"{local}:{env.port('LOCAL_TRACES_TELEMETRY_PORT')}",
+        "log_agent_telemetry": f"{local}:{env.port('LOCAL_LOG_AGENT_TELEMETRY_PORT')}",
     }
 
 
@@ -82,6 +83,7 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
         "otel-collector-exporter": listen["collector_exporter"],
         "logs-store": listen["logs"],
         "traces-store": listen["traces_telemetry"],
+        "log-agent": listen["log_agent_telemetry"],
     }
 
 
@@ -119,6 +121,7 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
             "prometheus_exporter_listen": listen["collector_exporter"],
             "telemetry_host": telemetry_host,
             "telemetry_port": telemetry_port,
+            "span_metrics": True,
         },
     )
     rules = layout.config / "rules.yml"
@@ -148,6 +151,19 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
         Rendered(rules, render("local/rules.yml.j2", {"alert_rules": render("alert-rules.yaml.j2", {})})),
         Rendered(layout.config / "alertmanager.yml", alertmanager),
         Rendered(layout.config / "jaeger.yaml", render("local/jaeger.yaml.j2", common)),
+        Rendered(
+            layout.config / "log-agent.yaml",
+            render(
+                "local/log-agent.yaml.j2",
+                {
+                    **common,
+                    "pod_logs": str(layout.pod_logs),
+                    "teams": env.mapping("TEAM_BY_NAMESPACE"),
+                    "logs_otlp_url": f"{env.text('LOGS_URL')}/insert/opentelemetry/v1/logs",
+                    "telemetry_port": env.port("LOCAL_LOG_AGENT_TELEMETRY_PORT"),
+                },
+            ),
+        ),
     ]
 
 
@@ -253,6 +269,12 @@ def process_specs(
             (bins.collector, f"--config={cfg / 'otelcol.yaml'}"),
             ready_url=f"http://{listen['collector_telemetry']}/metrics",
             configs=(cfg / "otelcol.yaml",),
+        ),
+        ProcessSpec(
+            "log-agent",
+            (bins.collector, f"--config={cfg / 'log-agent.yaml'}"),
+            ready_url=f"http://{listen['log_agent_telemetry']}/metrics",
+            configs=(cfg / "log-agent.yaml",),
         ),
     ]
 

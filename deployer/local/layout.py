@@ -34,6 +34,11 @@ class Layout:
         return self.root / "secrets"
 
     @property
+    def pod_logs(self) -> Path:
+        """Synthetic pod log files, laid out like /var/log/pods, tailed by the log agent."""
+        return self.root / "pods"
+
+    @property
     def pg_socket(self) -> Path:
         return self.run / "pg"
 
@@ -41,7 +46,7 @@ class Layout:
         return self.root / "data" / component
 
     def create(self) -> None:
-        for path in (self.config, self.logs, self.run, self.root / "data"):
+        for path in (self.config, self.logs, self.run, self.root / "data", self.pod_logs):
             path.mkdir(parents=True, exist_ok=True)
         self.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secrets.chmod(0o700)

@@ -1,0 +1,55 @@
+"""The design's log pipeline (Promtail on clusters, the local log agent in its place): JSON pod
+logs parsed (level, message, traceID, stack_trace) and labelled; health-check lines dropped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from clients.logs import LogStore
+from clients.polling import Patience
+from envconf import Environment
+from fixtures.emitters import SentLog
+from fixtures.pod_logs import Writer
+from fixtures.readback import read_logs
+
+pytestmark = [pytest.mark.logs]
+
+
+def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
+    env: Environment, patience: Callable[[str], Patience], log_store: LogStore, pod_log_writer: Writer, probe_id: str
+) -> None:
+    namespace, container = "jips", "billing"
+    team = env.mapping("TEAM_BY_NAMESPACE")[namespace]
+    health = f"GET /healthz 200 0.3ms probe={probe_id}"
+    payload = {
+        "level": "error",
+        "message": f"payment failed {probe_id}",
+        "traceID": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "stack_trace": "at Billing.charge(Billing.java:42)",
+    }
+    pod_log_writer(namespace, container, [health, json.dumps(payload)])
+
+    selector = {"namespace": namespace, "team": team, "environment": env.text("ENV_NAME")}
+    expected = SentLog(
+        service=container, body=payload["message"], severity_text="error", attributes={}, trace_id="", sent_at=0.0
+    )
+    records = read_logs(log_store, expected, selector, probe_id, patience("LOG")).value
+
+    record = next(r for r in records if r.body == payload["message"])
+    labels = {name: record.labels.get(name) for name in selector}
+    assert labels == selector, f"log pipeline: labels {labels}, expected {selector} (namespace, team, environment)"
+    parsed = {
+        "level": record.get("level") or record.get("severity_text"),
+        "traceID": record.get("traceID"),
+        "stack_trace": record.get("stack_trace"),
+    }
+    wanted = {"level": "error", "traceID": payload["traceID"], "stack_trace": payload["stack_trace"]}
+    assert parsed == wanted, f"log pipeline: JSON fields stored as {parsed}, expected {wanted}"
+    dropped = [r.body for r in log_store.find(selector, "healthz") if probe_id in r.body]
+    assert not dropped, (
+        f"log pipeline: health-check line stored ({dropped}); the drop stage must remove it "
+        f"(it was written before the JSON line, which is already visible)"
+    )
