@@ -3,6 +3,7 @@ and a run of the suites pointed at it through a copied env file."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -114,7 +115,9 @@ def _wait_first_scrapes(url: str) -> None:
     wait_for(probe, deadline=30, expected="first scrapes", where=url)
 
 
-def run_suites_with(tmp_path: Path, overrides: dict[str, str], *selection: str) -> subprocess.CompletedProcess[str]:
+def run_suites_with(
+    tmp_path: Path, overrides: dict[str, str], *selection: str, state: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the suites against the local stack with some env values replaced."""
     text = LOCAL_ENV
     for key, value in overrides.items():
@@ -133,7 +136,8 @@ def run_suites_with(tmp_path: Path, overrides: dict[str, str], *selection: str) 
         "-q",
         "--no-reports",
     ]
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    environ = {**os.environ, "OBSCONF_STATE": str(state)} if state else None
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False, env=environ)
 
 
 @contextmanager
@@ -168,3 +172,17 @@ def victorialogs_with(retention: str, tmp_path: Path) -> Iterator[str]:
     ]  # fmt: skip
     with running(argv, "/health", port, tmp_path, "victorialogs") as url:
         yield url
+
+
+@contextmanager
+def log_agent_with(config: dict[str, Any], state: Path, tmp_path: Path) -> Iterator[None]:
+    """A private log agent tailing ``state``/pods, so suites run with OBSCONF_STATE=state write there."""
+    from deployer.local.gobuild import build_collector
+
+    port = free_port()
+    config["receivers"]["file_log"]["include"] = [f"{state / 'pods'}/*/*/*.log"]
+    config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] = port
+    path = tmp_path / "log-agent.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with running([str(build_collector()), f"--config={path}"], "/metrics", port, tmp_path, "log-agent"):
+        yield

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.breakage import collector_with, local_configs, prometheus_with, run_suites_with, victorialogs_with
+from tests.breakage import (
+    collector_with,
+    local_configs,
+    log_agent_with,
+    prometheus_with,
+    run_suites_with,
+    victorialogs_with,
+)
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.usefixtures("stack")]
 
@@ -88,3 +95,17 @@ def test_log_retention_7d(tmp_path: Path) -> None:
         )
     assert failed_tests(result.stdout) == ["test_log_store_runs_with_env_retention"], result.stdout[-3000:]
     assert "running retention 7d, expected 30d (LOG_RETENTION)" in result.stdout
+
+
+def test_health_check_drop_stage_removed(tmp_path: Path) -> None:
+    agent = local_configs(tmp_path, HOOK)["log-agent.yaml"]
+    operators = agent["receivers"]["file_log"]["operators"]
+    agent["receivers"]["file_log"]["operators"] = [op for op in operators if op["type"] != "filter"]
+    state = tmp_path / "state"
+    (state / "pods").mkdir(parents=True, exist_ok=True)
+    with log_agent_with(agent, state, tmp_path):
+        result = run_suites_with(tmp_path, {}, "suites/test_log_pipeline.py", state=state)
+    assert failed_tests(result.stdout) == ["test_json_pod_log_parsed_labelled_and_health_checks_dropped"], (
+        result.stdout[-3000:]
+    )
+    assert "log pipeline: health-check line stored" in result.stdout
