@@ -56,17 +56,21 @@ def parse_certificate(data: bytes) -> CertInfo:
     )
 
 
-def served_certificate(host: str, port: int, timeout: float, ca_file: str | None = None) -> tuple[CertInfo, str]:
+def served_certificate(
+    host: str, port: int, timeout: float, ca_file: str | None = None, address: str | None = None
+) -> tuple[CertInfo, str]:
     """Handshake with ``host:port`` (SNI = host); returns the served leaf and the verification verdict.
 
     Verification uses the system trust store (ACME secrets carry no ca.crt), or
     ``ca_file`` for a private CA; a failure is reported, not raised, so the check
-    can show both the certificate and why it is not trusted.
+    can show both the certificate and why it is not trusted. ``address`` connects
+    somewhere else than ``host`` resolves to (the local front door), SNI staying ``host``.
     """
+    target = (address or host, port)
     verify = ssl.create_default_context(cafile=ca_file)
     try:
         with (
-            socket.create_connection((host, port), timeout=timeout) as raw,
+            socket.create_connection(target, timeout=timeout) as raw,
             verify.wrap_socket(raw, server_hostname=host) as tls,
         ):
             der = tls.getpeercert(binary_form=True)
@@ -78,7 +82,7 @@ def served_certificate(host: str, port: int, timeout: float, ca_file: str | None
         insecure.verify_mode = ssl.CERT_NONE
         try:
             with (
-                socket.create_connection((host, port), timeout=timeout) as raw,
+                socket.create_connection(target, timeout=timeout) as raw,
                 insecure.wrap_socket(raw, server_hostname=host) as tls,
             ):
                 der = tls.getpeercert(binary_form=True)

@@ -62,6 +62,7 @@ DEBIAN_PACKAGES: dict[str, str] = {
     "prometheus-node-exporter": "/usr/bin/prometheus-node-exporter",
     "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
     "postgresql": "/usr/lib/postgresql/*/bin/postgres",
+    "nginx": "/usr/sbin/nginx",
 }
 
 

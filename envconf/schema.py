@@ -38,6 +38,9 @@ KEYS: dict[str, Key] = {
     # cluster access, ingress and TLS
     "KUBE_CONTEXT": Key(v.parse_text, required=False),
     "INGRESS_CLASS": Key(v.parse_name),
+    "INGRESS_ADDRESS": Key(v.parse_text, required=False),
+    "INGRESS_HTTPS_PORT": Key(v.parse_port),
+    "INGRESS_HTTP_PORT": Key(v.parse_port),
     "CLUSTER_ISSUER": Key(v.parse_name),
     "ISSUER_TYPE": Key(v.parse_choice("acme", "selfsigned")),
     "ACME_SERVER": Key(v.parse_url, required=False),

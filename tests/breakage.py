@@ -186,3 +186,45 @@ def log_agent_with(config: dict[str, Any], state: Path, tmp_path: Path) -> Itera
     path.write_text(yaml.safe_dump(config))
     with running([str(build_collector()), f"--config={path}"], "/metrics", port, tmp_path, "log-agent"):
         yield
+
+
+@contextmanager
+def front_door_with(state: Path, tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """A private nginx serving the certificates under ``state``/secrets/tls; yields (https, http) ports."""
+    from deployer.local.components import ingress_backends
+    from deployer.render import render
+
+    env = load_environment("local", environ={})
+    https_port, http_port = free_port(), free_port()
+    layout = Layout(state)
+    (state / "nginx-temp").mkdir(parents=True, exist_ok=True)
+    config = render(
+        "local/nginx.conf.j2",
+        {
+            "run_dir": str(tmp_path), "logs_dir": str(tmp_path), "temp_dir": str(state / "nginx-temp"),
+            "cert_dir": str(layout.tls), "http_listen": f"127.0.0.1:{http_port}", "https_listen": f"127.0.0.1:{https_port}",
+            "https_port": https_port, "hosts": ingress_backends(env),
+        },
+    )  # fmt: skip
+    path = tmp_path / "nginx.conf"
+    path.write_text(config)
+    argv = ["/usr/sbin/nginx", "-p", str(state), "-c", str(path)]
+    log = tmp_path / "nginx.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+
+    def probe() -> Observation[bool]:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited: {log.read_text()[-1500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", https_port), timeout=1):
+                return Observation(True, True, "")
+        except OSError:
+            return Observation(False, False, "not listening")
+
+    try:
+        wait_for(probe, deadline=20, expected="nginx listening", where=f"127.0.0.1:{https_port}")
+        yield https_port, http_port
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

@@ -72,6 +72,16 @@ def listen_addresses(env: Environment) -> dict[str, str]:
     }
 
 
+def ingress_backends(env: Environment) -> dict[str, str]:
+    """Ingress host -> backend URL, for every host the design exposes."""
+    return {
+        env.host("prometheus"): env.text("PROMETHEUS_URL"),
+        env.host("alertmanager"): env.text("ALERTMANAGER_URL"),
+        env.host("loki"): env.text("LOGS_URL"),
+        env.host("tempo"): env.text("TRACES_URL"),
+    }
+
+
 def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
     """Job name -> target, as the cluster's ServiceMonitors and chart defaults name them."""
     return {
@@ -151,6 +161,22 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
         Rendered(rules, render("local/rules.yml.j2", {"alert_rules": render("alert-rules.yaml.j2", {})})),
         Rendered(layout.config / "alertmanager.yml", alertmanager),
         Rendered(layout.config / "jaeger.yaml", render("local/jaeger.yaml.j2", common)),
+        Rendered(
+            layout.config / "nginx.conf",
+            render(
+                "local/nginx.conf.j2",
+                {
+                    "run_dir": str(layout.run),
+                    "logs_dir": str(layout.logs),
+                    "temp_dir": str(layout.root / "nginx-temp"),
+                    "cert_dir": str(layout.tls),
+                    "http_listen": f"{env.text('INGRESS_ADDRESS')}:{env.port('INGRESS_HTTP_PORT')}",
+                    "https_listen": f"{env.text('INGRESS_ADDRESS')}:{env.port('INGRESS_HTTPS_PORT')}",
+                    "https_port": env.port("INGRESS_HTTPS_PORT"),
+                    "hosts": ingress_backends(env),
+                },
+            ),
+        ),
         Rendered(
             layout.config / "log-agent.yaml",
             render(
@@ -269,6 +295,12 @@ def process_specs(
             (bins.collector, f"--config={cfg / 'otelcol.yaml'}"),
             ready_url=f"http://{listen['collector_telemetry']}/metrics",
             configs=(cfg / "otelcol.yaml",),
+        ),
+        ProcessSpec(
+            "tls-front-door",
+            ("/usr/sbin/nginx", "-p", str(layout.root), "-c", str(cfg / "nginx.conf")),
+            ready_tcp=(env.text("INGRESS_ADDRESS"), env.port("INGRESS_HTTPS_PORT")),
+            configs=(cfg / "nginx.conf",),
         ),
         ProcessSpec(
             "log-agent",

@@ -34,6 +34,11 @@ class Layout:
         return self.root / "secrets"
 
     @property
+    def tls(self) -> Path:
+        """The local CA and the ingress hosts' certificates and keys."""
+        return self.secrets / "tls"
+
+    @property
     def pod_logs(self) -> Path:
         """Synthetic pod log files, laid out like /var/log/pods, tailed by the log agent."""
         return self.root / "pods"

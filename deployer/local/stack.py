@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from deployer import pins
-from deployer.local import gobuild, postgres
-from deployer.local.components import Binaries, Rendered, fingerprint, process_specs, render_configs
+from deployer.local import gobuild, postgres, tls
+from deployer.local.components import Binaries, Rendered, fingerprint, ingress_backends, process_specs, render_configs
 from deployer.local.errors import StackError
 from deployer.local.layout import Layout
 from deployer.local.packages import ensure_packages
@@ -86,9 +86,17 @@ class LocalStack:
             collector=gobuild.build_collector(),
         )
 
+    def _certificates(self) -> None:
+        """The local CA and a certificate per ingress host (renewed before CERT_MIN_DAYS)."""
+        ca = tls.ensure_ca(self.layout.tls, f"obs-conformance local CA ({self.env.name})")
+        for host in ingress_backends(self.env):
+            tls.ensure_host_cert(ca, self.layout.tls, host, self.env.integer("CERT_MIN_DAYS"))
+        (self.layout.root / "nginx-temp").mkdir(exist_ok=True)
+
     def up(self) -> list[ComponentStatus]:
         start = time.monotonic()
         specs, configs = self._specs(self.binaries())
+        self._certificates()
         for config in configs:
             if not config.path.is_file() or config.path.read_text() != config.text:
                 config.path.write_text(config.text)
