@@ -35,6 +35,7 @@ KEYS: dict[str, Key] = {
     "NAMESPACE": Key(v.parse_name),
     "APP_NAMESPACES": Key(v.parse_text),
     "TEAM_BY_NAMESPACE": Key(v.parse_text),
+    "TEST_NAMESPACE": Key(v.parse_name),
     # cluster access, ingress and TLS
     "KUBE_CONTEXT": Key(v.parse_text, required=False),
     "INGRESS_CLASS": Key(v.parse_name),

@@ -38,7 +38,12 @@ def test_alert_posted_to_alertmanager_reaches_slack(
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    labels = {"alertname": "ConformanceProbe", "severity": "warning", "run_id": probe_id}
+    labels = {
+        "alertname": "ConformanceProbe",
+        "severity": "warning",
+        "run_id": probe_id,
+        "namespace": env.text("TEST_NAMESPACE"),
+    }
     alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
 
     waited = wait_for_slack(
@@ -81,7 +86,12 @@ def test_same_alert_twice_is_one_notification(
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
-    labels = {"alertname": "ConformanceDedup", "severity": "warning", "run_id": probe_id}
+    labels = {
+        "alertname": "ConformanceDedup",
+        "severity": "warning",
+        "run_id": probe_id,
+        "namespace": env.text("TEST_NAMESPACE"),
+    }
     alertmanager.post_alert(labels, {"summary": "dedup probe"})
     wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels}")
 
@@ -98,7 +108,12 @@ def test_silence_suppresses_and_is_expired(
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
-    labels = {"alertname": "ConformanceSilenced", "severity": "critical", "run_id": probe_id}
+    labels = {
+        "alertname": "ConformanceSilenced",
+        "severity": "critical",
+        "run_id": probe_id,
+        "namespace": env.text("TEST_NAMESPACE"),
+    }
     silence = alertmanager.create_silence({"run_id": probe_id}, f"obs-conformance {probe_id}")
     try:
         alertmanager.post_alert(labels, {"summary": "silenced probe"})

@@ -149,6 +149,7 @@ def test_rendered_manifests_follow_the_chart_facts(deployer: Deployer) -> None:
     assert {r["matchers"][0] for r in routes if r["receiver"] == "null"} == {
         'alertname = "Watchdog"',
         'alertname = "InfoInhibitor"',
+        'namespace = "obs-conformance-test"',
     }
     assert "null" in {r["name"] for r in am["config"]["receivers"]}
     [slack] = next(r for r in am["config"]["receivers"] if r["name"] == "slack-monitoring")["slack_configs"]

@@ -87,6 +87,7 @@ def context(env: Environment) -> dict[str, Any]:
     )
     return {
         "namespace": namespace,
+        "test_namespace": env.text("TEST_NAMESPACE"),
         "environment": env.text("ENV_NAME"),
         "app_namespaces": [n.strip() for n in env.text("APP_NAMESPACES").split(",") if n.strip()],
         "ingress_class": env.text("INGRESS_CLASS"),
@@ -121,7 +122,7 @@ def context(env: Environment) -> dict[str, Any]:
         "log_retention_hours": env.duration("LOG_RETENTION").hours_text,
         "loki_image_tag": pins.LOKI_IMAGE_TAG,
         "collector_config": collector_config,
-        "alert_rules": render("alert-rules.yaml.j2", {}),
+        "alert_rules": render("alert-rules.yaml.j2", {"test_namespace": env.text("TEST_NAMESPACE")}),
     }
 
 

@@ -158,7 +158,13 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
     return [
         Rendered(layout.config / "otelcol.yaml", collector),
         Rendered(layout.config / "prometheus.yml", prometheus),
-        Rendered(rules, render("local/rules.yml.j2", {"alert_rules": render("alert-rules.yaml.j2", {})})),
+        Rendered(
+            rules,
+            render(
+                "local/rules.yml.j2",
+                {"alert_rules": render("alert-rules.yaml.j2", {"test_namespace": env.text("TEST_NAMESPACE")})},
+            ),
+        ),
         Rendered(layout.config / "alertmanager.yml", alertmanager),
         Rendered(layout.config / "jaeger.yaml", render("local/jaeger.yaml.j2", common)),
         Rendered(

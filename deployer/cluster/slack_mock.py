@@ -1,0 +1,62 @@
+"""The Slack mock on a cluster: manifests, and the kubectl calls that bring it up and remove it.
+
+The suites call these around a run on kind/dev; the production Slack webhook is
+never involved: test alerts carry the test namespace, which the production route
+tree sends to ``null`` while the AlertmanagerConfig sends it to the mock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deployer.render import render
+from envconf import Environment
+
+SCRIPT = Path(__file__).resolve().parents[2] / "fixtures" / "slack_mock.py"
+PYTHON_IMAGE = "python:3.11-slim"
+SERVICE_PORT = 8080
+
+
+def manifests(env: Environment, token: str) -> str:
+    namespace = env.text("TEST_NAMESPACE")
+    return render(
+        "cluster/slack-mock.yaml.j2",
+        {
+            "test_namespace": namespace,
+            "script": SCRIPT.read_text(),
+            "hook_url": f"http://slack-mock.{namespace}.svc:{SERVICE_PORT}/services/TTEST/BTEST/{token}",
+            "python_image": PYTHON_IMAGE,
+            "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
+            "group_interval": str(env.duration("ALERT_GROUP_INTERVAL")),
+            "slack_channel": env.text("SLACK_CHANNEL"),
+        },
+    )
+
+
+def kubectl(env: Environment) -> list[str]:
+    context = str(env.values.get("KUBE_CONTEXT", ""))
+    return ["kubectl", *(["--context", context] if context else [])]
+
+
+def setup_commands(env: Environment) -> list[list[str]]:
+    """Applied from stdin (the manifest holds the hook URL), then waited for."""
+    namespace = env.text("TEST_NAMESPACE")
+    return [
+        [*kubectl(env), "apply", "-f", "-"],
+        [*kubectl(env), "-n", namespace, "rollout", "status", "deployment/slack-mock", "--timeout=180s"],
+    ]
+
+
+def port_forward_command(env: Environment, local_port: int) -> list[str]:
+    return [
+        *kubectl(env),
+        "-n",
+        env.text("TEST_NAMESPACE"),
+        "port-forward",
+        "svc/slack-mock",
+        f"{local_port}:{SERVICE_PORT}",
+    ]
+
+
+def teardown_commands(env: Environment) -> list[list[str]]:
+    return [[*kubectl(env), "delete", "namespace", env.text("TEST_NAMESPACE"), "--ignore-not-found", "--wait=false"]]
