@@ -49,9 +49,10 @@ class Waited(Generic[T]):
 def wait_for(
     probe: Callable[[], Observation[T]],
     *,
-    deadline: float,
     expected: str,
     where: str,
+    deadline: float = 0.0,
+    patience: Patience | None = None,
     first_interval: float = 0.02,
     max_interval: float = 1.0,
     unreachable_grace: float = 5.0,
@@ -66,6 +67,8 @@ def wait_for(
     Any other error propagates at once: it is no matter of waiting.
     """
     __tracebackhide__ = True
+    if patience is not None:
+        deadline, max_interval = patience.deadline, patience.max_interval
     start = clock()
     interval = first_interval
     last_seen = "nothing (no poll completed)"

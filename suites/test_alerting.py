@@ -19,6 +19,11 @@ from fixtures.emitters import OtlpEmitter
 pytestmark = [pytest.mark.alerting]
 
 
+def probe_alert_labels(env: Environment, name: str, severity: str, probe_id: str) -> dict[str, str]:
+    """Labels of a test alert: the run id, and the test namespace that keeps it off production Slack."""
+    return {"alertname": name, "severity": severity, "run_id": probe_id, "namespace": env.text("TEST_NAMESPACE")}
+
+
 def assert_message(env: Environment, message: SlackMessage, needles: list[str]) -> None:
     __tracebackhide__ = True
     channel = env.text("SLACK_CHANNEL")
@@ -38,12 +43,7 @@ def test_alert_posted_to_alertmanager_reaches_slack(
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    labels = {
-        "alertname": "ConformanceProbe",
-        "severity": "warning",
-        "run_id": probe_id,
-        "namespace": env.text("TEST_NAMESPACE"),
-    }
+    labels = probe_alert_labels(env, "ConformanceProbe", "warning", probe_id)
     alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
 
     waited = wait_for_slack(
@@ -86,12 +86,7 @@ def test_same_alert_twice_is_one_notification(
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
-    labels = {
-        "alertname": "ConformanceDedup",
-        "severity": "warning",
-        "run_id": probe_id,
-        "namespace": env.text("TEST_NAMESPACE"),
-    }
+    labels = probe_alert_labels(env, "ConformanceDedup", "warning", probe_id)
     alertmanager.post_alert(labels, {"summary": "dedup probe"})
     wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels}")
 
@@ -108,12 +103,7 @@ def test_silence_suppresses_and_is_expired(
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
-    labels = {
-        "alertname": "ConformanceSilenced",
-        "severity": "critical",
-        "run_id": probe_id,
-        "namespace": env.text("TEST_NAMESPACE"),
-    }
+    labels = probe_alert_labels(env, "ConformanceSilenced", "critical", probe_id)
     silence = alertmanager.create_silence({"run_id": probe_id}, f"obs-conformance {probe_id}")
     try:
         alertmanager.post_alert(labels, {"summary": "silenced probe"})
@@ -155,8 +145,7 @@ def test_watchdog_fires_but_never_reaches_slack(
 
     watchdogs = wait_for(
         probe,
-        deadline=patience("ALERT").deadline,
-        max_interval=patience("ALERT").max_interval,
+        patience=patience("ALERT"),
         expected="the Watchdog alert, sent by Prometheus",
         where=f'Alertmanager: GET {alertmanager.url("/api/v2/alerts")}?filter=alertname="Watchdog"',
     ).value

@@ -43,8 +43,7 @@ def test_trace_log_and_exemplar_join_across_backends(
 
     waited = wait_for(
         probe,
-        deadline=patience("METRIC").deadline,
-        max_interval=patience("METRIC").max_interval,
+        patience=patience("METRIC"),
         expected=f"an exemplar with trace_id {trace.trace_id} (needs exemplar storage and OpenMetrics scraping)",
         where=f"Prometheus: GET {prometheus.url('/api/v1/query_exemplars')}?query={promql}",
     )
@@ -85,8 +84,7 @@ def test_collector_accepts_all_and_drops_nothing(
 
     wait_for(
         probe,
-        deadline=patience("METRIC").deadline,
-        max_interval=patience("METRIC").max_interval,
+        patience=patience("METRIC"),
         expected=f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent}",
         where=f"Prometheus: {prometheus.query_url(f'otelcol_receiver_accepted_{signal}')}",
     )

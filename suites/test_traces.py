@@ -12,7 +12,7 @@ from clients.prometheus import PrometheusClient
 from clients.traces import Span, TraceStore
 from envconf import Environment
 from fixtures.emitters import OtlpEmitter, SentTrace
-from fixtures.readback import read_trace
+from fixtures.readback import read_promql, read_trace
 
 pytestmark = [pytest.mark.traces]
 
@@ -89,36 +89,25 @@ def test_trace_found_by_service_and_attribute_search(
 
         wait_for(
             probe,
-            deadline=patience("TRACE").deadline,
-            max_interval=patience("TRACE").max_interval,
+            patience=patience("TRACE"),
             expected=f"trace {sent.trace_id} in the search results",
             where=f"{trace_store.component}: {trace_store.search_text(service, {'probe.id': probe_id})}",
         )
 
 
 def test_span_metrics_for_synthetic_services(
-    env: Environment,
-    patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
-    prometheus: PrometheusClient,
-    probe_id: str,
+    patience: Callable[[str], Patience], emitter: OtlpEmitter, prometheus: PrometheusClient, probe_id: str
 ) -> None:
     """Tempo's metrics generator (the collector's spanmetrics connector locally) counts the calls."""
     emitter.send_rich_trace(probe_id)
     service = "conformance-backend"
     promql = f'sum(traces_spanmetrics_calls_total{{service="{service}"}} or traces_spanmetrics_calls_total{{service_name="{service}"}})'
-
-    def probe() -> Observation[float]:
-        samples = prometheus.query(promql)
-        value = samples[0].value if samples else 0.0
-        return Observation(value, value >= 2, f"{value:g} calls")
-
-    wait_for(
-        probe,
-        deadline=patience("METRIC").deadline,
-        max_interval=patience("METRIC").max_interval,
-        expected=f"span metrics of {service} (2 spans per trace sent)",
-        where=f"Prometheus: GET {prometheus.query_url(promql)}",
+    read_promql(
+        prometheus,
+        promql,
+        lambda s: bool(s) and s[0].value >= 2,
+        patience("METRIC"),
+        f"span metrics of {service} (2 spans per trace sent)",
     )
 
 
@@ -133,15 +122,6 @@ def test_service_graph_between_synthetic_services(
         pytest.skip("service graphs come from Tempo's metrics generator; the local stack has no servicegraph connector")
     emitter.send_rich_trace(probe_id)
     promql = 'traces_service_graph_request_total{client="conformance-frontend", server="conformance-backend"}'
-
-    def probe() -> Observation[int]:
-        found = len(prometheus.query(promql))
-        return Observation(found, found > 0, f"{found} series")
-
-    wait_for(
-        probe,
-        deadline=patience("METRIC").deadline,
-        max_interval=patience("METRIC").max_interval,
-        expected="a service-graph edge conformance-frontend -> conformance-backend",
-        where=f"Prometheus: GET {prometheus.query_url(promql)}",
+    read_promql(
+        prometheus, promql, bool, patience("METRIC"), "a service-graph edge conformance-frontend -> conformance-backend"
     )

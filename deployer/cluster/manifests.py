@@ -51,7 +51,8 @@ class RenderedSet:
                 target.write_text(text)
 
 
-def _resources(env: Environment) -> dict[str, Any]:
+def resources(env: Environment) -> dict[str, Any]:
+    """Requests and limits per component, shaped as a container's ``resources``."""
     return {
         component: {
             "requests": {
@@ -105,7 +106,7 @@ def context(env: Environment) -> dict[str, Any]:
             "loki": str(env.quantity("LOKI_STORAGE_SIZE")),
             "tempo": str(env.quantity("TEMPO_STORAGE_SIZE")),
         },
-        "resources": _resources(env),
+        "resources": resources(env),
         "scrape_interval": str(env.duration("SCRAPE_INTERVAL")),
         "evaluation_interval": str(env.duration("EVALUATION_INTERVAL")),
         "group_wait": str(env.duration("ALERT_GROUP_WAIT")),

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from deployer.cluster.manifests import render_cluster
+from deployer.cluster.manifests import render_cluster, resources
 from envconf import Environment
 from envconf.stack_facts import PVCS, WORKLOADS
 
@@ -107,19 +107,10 @@ def healthy_cluster(env: Environment, workdir: Path) -> tuple[Objects, set[str]]
             "metadata": {"name": service},
             "spec": {"ingressClassName": env.text("INGRESS_CLASS"), "rules": [{"host": host}]},
         }
+    all_resources = resources(env)
     for component, (_, container) in WORKLOADS.items():
         name = POD_NAMES[component]
-        resources = {
-            "requests": {
-                "cpu": env.text(f"{component}_CPU_REQUEST"),
-                "memory": str(env.quantity(f"{component}_MEMORY_REQUEST")),
-            },
-            "limits": {
-                "cpu": env.text(f"{component}_CPU_LIMIT"),
-                "memory": str(env.quantity(f"{component}_MEMORY_LIMIT")),
-            },
-        }
-        objects[f"{core}/pods/{name}"] = _pod(name, container, resources)
+        objects[f"{core}/pods/{name}"] = _pod(name, container, all_resources[component])
     for doc in yaml.safe_load_all(rendered.files["service-monitors.yaml"]):
         meta = doc["metadata"]
         objects[f"/apis/monitoring.coreos.com/v1/namespaces/{meta['namespace']}/servicemonitors/{meta['name']}"] = doc
