@@ -7,4 +7,5 @@ pytest_plugins = (
     "fixtures.k8s",
     "fixtures.reporting",
     "fixtures.pod_logs",
+    "fixtures.port_forward",
 )

@@ -39,6 +39,7 @@ KEYS: dict[str, Key] = {
     # cluster access, ingress and TLS
     "KUBE_CONTEXT": Key(v.parse_text, required=False),
     "INGRESS_CLASS": Key(v.parse_name),
+    "BACKEND_ACCESS": Key(v.parse_choice("direct", "port-forward")),
     "INGRESS_ADDRESS": Key(v.parse_text, required=False),
     "INGRESS_HTTPS_PORT": Key(v.parse_port),
     "INGRESS_HTTP_PORT": Key(v.parse_port),

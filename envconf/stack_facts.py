@@ -25,3 +25,14 @@ WORKLOADS = {
     "OTEL_COLLECTOR": ("otel-collector-collector-", "otc-container"),
     "POSTGRES_EXPORTER": ("postgres-exporter-prometheus-postgres-exporter-", "prometheus-postgres-exporter"),
 }
+
+# In-cluster Services behind each backend URL of the env, for access by port-forward:
+# env key -> (Service name, Service port), as the charts of the design name them.
+SERVICES = {
+    "PROMETHEUS_URL": ("prom-stack-kube-prometheus-prometheus", 9090),
+    "ALERTMANAGER_URL": ("prom-stack-kube-prometheus-alertmanager", 9093),
+    "LOGS_URL": ("loki-stack", 3100),
+    "TRACES_URL": ("tempo", 3200),
+    "OTLP_HTTP_URL": ("otel-collector-collector", 4318),
+    "OTLP_GRPC_ENDPOINT": ("otel-collector-collector", 4317),
+}
