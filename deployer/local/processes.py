@@ -49,6 +49,14 @@ class ProcessSpec:
         return "(no readiness endpoint)"
 
 
+def _exe(pid: int) -> str:
+    """The executable of ``pid``: unlike the command line, programs cannot rewrite it (nginx does)."""
+    try:
+        return os.path.realpath(f"/proc/{pid}/exe")
+    except OSError:
+        return ""
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -111,8 +119,7 @@ class ProcessManager:
         if record is None:
             return None
         pid = int(str(record["pid"]))
-        cmdline = _cmdline(pid)
-        if not cmdline or cmdline[0] != record["argv0"] or _is_zombie(pid):
+        if _is_zombie(pid) or _exe(pid) != os.path.realpath(str(record["argv0"])):
             return None
         return pid
 
