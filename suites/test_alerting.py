@@ -15,6 +15,7 @@ from clients.slack_mock import SlackMessage, SlackMockClient
 from envconf import Environment
 from fixtures.alerting import assert_no_more_slack, wait_for_slack
 from fixtures.emitters import OtlpEmitter
+from fixtures.readback import read_promql
 
 pytestmark = [pytest.mark.alerting]
 
@@ -136,8 +137,10 @@ def test_watchdog_fires_but_never_reaches_slack(
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
 ) -> None:
-    firing = prometheus.query('ALERTS{alertname="Watchdog", alertstate="firing"}')
-    assert firing, "Prometheus: the Watchdog alert is not firing (the dead man's switch is broken)"
+    read_promql(
+        prometheus, 'ALERTS{alertname="Watchdog", alertstate="firing"}', bool, patience("ALERT"),
+        "the Watchdog alert firing in Prometheus (the dead man's switch)",
+    )  # fmt: skip
 
     def probe() -> Observation[list[dict[str, Any]]]:
         found = alertmanager.alerts(['alertname="Watchdog"'])
