@@ -61,7 +61,7 @@ BROKEN = [
 def test_broken_variant_fails_with_a_precise_message(
     healthy: Objects, dev: Environment, tmp_path: Path, variant: str, failing: str, needles: list[str]
 ) -> None:
-    result = run_k8s_suites(broken(healthy, dev, variant), dev, tmp_path)
+    result = run_k8s_suites(broken(healthy, dev, variant, tmp_path), dev, tmp_path)
     failed = [line.split("::")[1].split(" ")[0] for line in result.stdout.splitlines() if line.startswith("FAILED ")]
     assert failed == failing.split(), result.stdout[-4000:]
     for needle in needles:

@@ -13,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from deployer.cluster.manifests import render_cluster, resources
+from deployer.local import tls
 from envconf import Environment
 from envconf.stack_facts import PVCS, WORKLOADS
 
@@ -33,23 +30,12 @@ POD_NAMES = {
 }
 
 
-def certificate_pem(host: str, days: float) -> bytes:
-    """A self-signed certificate for ``host`` valid ``days`` from now (ACME-like leaf, no CA in the secret)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+def certificate_pem(host: str, days: float, workdir: Path) -> bytes:
+    """A certificate for ``host`` valid ``days`` from now, from a fake ACME CA (no CA in the secret)."""
+    ca = tls.ensure_ca(workdir / "fake-acme", "Fake ACME R3")
     now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Fake ACME R3")]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM)
+    issued = tls.issue(ca, workdir / "certs", host, now - timedelta(days=1), now + timedelta(days=days))
+    return issued.cert.read_bytes()
 
 
 def _iso(moment: datetime) -> str:
@@ -101,7 +87,7 @@ def healthy_cluster(env: Environment, workdir: Path) -> tuple[Objects, set[str]]
         objects[f"{core}/secrets/{secret}"] = {
             "metadata": {"name": secret},
             "type": "kubernetes.io/tls",
-            "data": {"tls.crt": base64.b64encode(certificate_pem(host, 80)).decode(), "tls.key": ""},
+            "data": {"tls.crt": base64.b64encode(certificate_pem(host, 80, workdir)).decode(), "tls.key": ""},
         }
         objects[f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/{service}"] = {
             "metadata": {"name": service},
@@ -121,7 +107,7 @@ def healthy_cluster(env: Environment, workdir: Path) -> tuple[Objects, set[str]]
     return objects, set()
 
 
-def broken(objects: Objects, env: Environment, variant: str) -> Objects:
+def broken(objects: Objects, env: Environment, variant: str, workdir: Path) -> Objects:
     """The healthy objects with one thing broken, as the issue lists them."""
     broken = copy.deepcopy(objects)
     ns = env.text("NAMESPACE")
@@ -140,10 +126,10 @@ def broken(objects: Objects, env: Environment, variant: str) -> Objects:
     elif variant == "certificate-expiring":
         loki_cert["status"]["notAfter"] = _iso(datetime.now(UTC) + timedelta(days=3))
         secret = broken[f"/api/v1/namespaces/{ns}/secrets/loki-tls"]
-        secret["data"]["tls.crt"] = base64.b64encode(certificate_pem(env.host("loki"), 3)).decode()
+        secret["data"]["tls.crt"] = base64.b64encode(certificate_pem(env.host("loki"), 3, workdir)).decode()
     elif variant == "san-mismatch":
         secret = broken[f"/api/v1/namespaces/{ns}/secrets/loki-tls"]
-        secret["data"]["tls.crt"] = base64.b64encode(certificate_pem(env.host("grafana"), 80)).decode()
+        secret["data"]["tls.crt"] = base64.b64encode(certificate_pem(env.host("grafana"), 80, workdir)).decode()
     elif variant == "crashloop":
         pod = next(v for k, v in broken.items() if "/pods/loki-stack-0" in k)
         pod["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
