@@ -196,6 +196,20 @@ def main() -> int:
         print(f"  {name}: median {statistics.median(values):.3f}s, max {max(values):.3f}s (n={len(values)})")
     slowest = max(statistics.median(v) for v in latencies.values())
 
+    print("polling resolution (same pipeline, the suite's back-off vs 10 ms polls)")
+    suite_patience = Patience(60, env.duration("POLL_MAX_INTERVAL").seconds)
+    metrics_client = registry.prometheus(env)
+    tight, suite = [], []
+    for i in range(2 * args.samples):
+        metric = emitter.send_counter("bench-resolution", f"res-{uuid.uuid4().hex[:8]}", 1)
+        (tight if i % 2 else suite).append(
+            read_series(metrics_client, metric, TIGHT if i % 2 else suite_patience).seconds
+        )
+    gap = statistics.median(suite) - statistics.median(tight)
+    print(
+        f"  metric -> Prometheus: suite poller median {statistics.median(suite):.3f}s, tight {statistics.median(tight):.3f}s, gap {gap * 1000:+.0f} ms"
+    )
+
     print("suite wall time")
     full = pytest_wall("suites", "-n", "auto", "--env", "local")
     smoke = pytest_wall("suites", "-m", "smoke", "-n", "auto", "--env", "local")
@@ -214,12 +228,8 @@ def main() -> int:
         ),
         ("warm start <= 15 s", warm <= 15, f"{warm:.1f}s"),
         ("unit tests <= 30 s", unit <= 30, f"{unit:.1f}s"),
-        ("smoke subset", True, f"{smoke:.1f}s"),
-        (
-            "poll resolution <= 100 ms",
-            env.duration("POLL_MAX_INTERVAL").seconds <= 0.1,
-            str(env.duration("POLL_MAX_INTERVAL")),
-        ),
+        ("smoke subset (no target; under a minute on dev asked)", smoke <= 60, f"{smoke:.1f}s"),
+        ("poll resolution within 100 ms of tight polling", abs(gap) <= 0.1, f"{gap * 1000:+.0f} ms"),
     ]
     for what, ok, seen in checks:
         print(f"  {'PASS' if ok else 'MISS'}  {what}: {seen}")

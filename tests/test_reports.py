@@ -91,6 +91,24 @@ def test_real_run_writes_junit_summary_and_html(tmp_path: Path) -> None:
     assert summary["versions"]["Prometheus"].startswith("2.")
 
 
+@pytest.mark.stack
+@pytest.mark.usefixtures("stack")
+def test_push_results_reach_prometheus(tmp_path: Path) -> None:
+    from clients import registry
+    from clients.polling import Patience
+    from fixtures.readback import read_promql
+
+    argv = [sys.executable, "-m", "pytest", "suites/test_traces.py", "-k", "by_trace_id", "--env", "local", "--no-stack-up",
+            "--reports-dir", str(tmp_path), "--push-results", "-q"]  # fmt: skip
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 0, result.stdout[-2000:]
+    env = load_environment("local", environ={})
+    promql = 'conformance_run_checks{env="local", signal="traces", outcome="passed"}'
+    read_promql(
+        registry.prometheus(env), promql, lambda s: any(x.value >= 1 for x in s), Patience(30, 0.2), "pushed verdicts"
+    )
+
+
 def _chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
