@@ -35,7 +35,7 @@ def test_pvc_usage_below_threshold(
     env: Environment, kube: KubernetesClient, prometheus: PrometheusClient, component: str
 ) -> None:
     name = PVCS[component]
-    selector = f'{{persistentvolumeclaim="{name}"}}'
+    selector = f'{{namespace="{env.text("NAMESPACE")}", persistentvolumeclaim="{name}"}}'
     promql = f"kubelet_volume_stats_used_bytes{selector} / kubelet_volume_stats_capacity_bytes{selector}"
     samples = prometheus.query(promql)
     assert samples, (
