@@ -51,6 +51,12 @@ class JaegerClient(HttpBackend):
         body = self.get_json("/api/traces", self._search_params(service, attributes, lookback))
         return [str(trace["traceID"]).rjust(32, "0") for trace in body.get("data") or []]
 
+    def search_tags(self, service: str, attributes: dict[str, str], lookback: float = 3600) -> list[str]:
+        return self.search(service, attributes, lookback)
+
+    def search_tags_text(self, service: str, attributes: dict[str, str]) -> str:
+        return self.search_text(service, attributes)
+
     def version(self) -> str:
         self.get_json("/api/v3/services")
         return "v2"

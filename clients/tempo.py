@@ -47,5 +47,9 @@ class TempoClient(HttpBackend):
         body = self.get_json("/api/search", {"tags": tags, "start": str(now - int(lookback)), "end": str(now + 60)})
         return [str(t["traceID"]).rjust(32, "0") for t in body.get("traces") or []]
 
+    def search_tags_text(self, service: str, attributes: dict[str, str]) -> str:
+        tags = " ".join(f"{k}={v}" for k, v in {"service.name": service, **attributes}.items())
+        return f"GET {self.url('/api/search')}?tags={tags}"
+
     def version(self) -> str:
         return str(self.get_json("/api/status/buildinfo").get("version", "unknown"))

@@ -78,21 +78,26 @@ def test_multi_service_trace_intact(
 def test_trace_found_by_service_and_attribute_search(
     patience: Callable[[str], Patience], emitter: OtlpEmitter, trace_store: TraceStore, probe_id: str
 ) -> None:
+    """By TraceQL-style search (service + span attribute) and by tag search, for both services."""
     sent = emitter.send_rich_trace(probe_id)
     read_trace(trace_store, sent, patience("TRACE"))
-
+    attributes = {"probe.id": probe_id}
+    searches = [(trace_store.search, trace_store.search_text), (trace_store.search_tags, trace_store.search_tags_text)]
     for service in ("conformance-frontend", "conformance-backend"):
+        for search, text in searches:
 
-        def probe(service: str = service) -> Observation[list[str]]:
-            found = trace_store.search(service, {"probe.id": probe_id})
-            return Observation(found, sent.trace_id in found, f"trace ids {found[:5]}")
+            def probe(
+                service: str = service, search: Callable[[str, dict[str, str]], list[str]] = search
+            ) -> Observation[list[str]]:
+                found = search(service, attributes)
+                return Observation(found, sent.trace_id in found, f"trace ids {found[:5]}")
 
-        wait_for(
-            probe,
-            patience=patience("TRACE"),
-            expected=f"trace {sent.trace_id} in the search results",
-            where=f"{trace_store.component}: {trace_store.search_text(service, {'probe.id': probe_id})}",
-        )
+            wait_for(
+                probe,
+                patience=patience("TRACE"),
+                expected=f"trace {sent.trace_id} in the search results",
+                where=f"{trace_store.component}: {text(service, attributes)}",
+            )
 
 
 def test_span_metrics_for_synthetic_services(
