@@ -212,7 +212,7 @@ def process_specs(
             (
                 f"{bins.postgres_bin}/postgres",
                 "-D",
-                str(layout.data("postgresql")),
+                str(layout.pg_data),
                 "-p",
                 str(pg_port),
                 "-k",

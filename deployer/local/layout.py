@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,8 +45,21 @@ class Layout:
         return self.root / "pods"
 
     @property
+    def pg_root(self) -> Path:
+        """PostgreSQL refuses to run as root, and the postgres user may not reach a checkout under
+        /root: as root, its files live under /var/lib, in a directory named after this layout."""
+        if os.geteuid() != 0:
+            return self.root
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+        return Path("/var/lib/obs-conformance") / digest
+
+    @property
+    def pg_data(self) -> Path:
+        return self.pg_root / "postgresql"
+
+    @property
     def pg_socket(self) -> Path:
-        return self.run / "pg"
+        return self.pg_root / "pg-socket"
 
     def data(self, component: str) -> Path:
         return self.root / "data" / component
@@ -53,5 +67,8 @@ class Layout:
     def create(self) -> None:
         for path in (self.config, self.logs, self.run, self.root / "data", self.pod_logs):
             path.mkdir(parents=True, exist_ok=True)
+        for path in (self.pg_root.parent, self.pg_root):
+            path.mkdir(parents=True, exist_ok=True)
+            path.chmod(0o755)
         self.secrets.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.secrets.chmod(0o700)

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from deployer import pins
 from deployer.local import gobuild, postgres, tls
@@ -53,14 +54,16 @@ class LocalStack:
         self.processes = ProcessManager(self.layout)
 
     def _webhook_file(self) -> Path:
-        """Alertmanager reads the Slack URL from this 0600 file; the mock accepts only this hook."""
+        """Alertmanager reads the Slack URL from this 0600 file; the mock accepts only this hook.
+
+        Always the mock's: a SLACK_WEBHOOK_URL in the environment is the production
+        webhook, and the local stack must never post test alerts to it.
+        """
         path = self.layout.secrets / "slack_webhook_url"
-        if "SLACK_WEBHOOK_URL" in self.env.secrets:
-            path.write_text(self.env.secret("SLACK_WEBHOOK_URL").reveal() + "\n")
-            path.chmod(0o600)
-        else:
-            token = secrets.token_hex(12)
-            _secret_file(path, f"{self.env.text('SLACK_MOCK_URL')}/services/T0CONFORM/B0CONFORM/{token}")
+        mock = self.env.text("SLACK_MOCK_URL")
+        if path.is_file() and not path.read_text().strip().startswith(f"{mock}/services/"):
+            path.unlink()
+        _secret_file(path, f"{mock}/services/T0CONFORM/B0CONFORM/{secrets.token_hex(12)}")
         return path
 
     def _postgres_password(self) -> str:
@@ -73,7 +76,7 @@ class LocalStack:
         configs = render_configs(self.env, self.layout, self._webhook_file())
         user = self.env.text("POSTGRES_EXPORTER_USER")
         dsn = (
-            f"postgresql://{user}:{self._postgres_password()}@127.0.0.1:"
+            f"postgresql://{user}:{quote(self._postgres_password(), safe='')}@127.0.0.1:"
             f"{self.env.port('LOCAL_POSTGRES_PORT')}/postgres?sslmode=disable"
         )
         return process_specs(self.env, self.layout, bins, dsn, postgres.run_as()), configs
@@ -109,9 +112,7 @@ class LocalStack:
                 stopped = self.processes.stop(spec.name, stop_signal=spec.stop_signal)
                 say(f"{spec.name}: command or config changed, restarting ({stopped})")
             if spec.name == "postgresql":
-                postgres.init_cluster(
-                    spec.argv[0].rsplit("/", 1)[0], self.layout.data("postgresql"), self.layout.pg_socket
-                )
+                postgres.init_cluster(spec.argv[0].rsplit("/", 1)[0], self.layout.pg_data, self.layout.pg_socket)
             self.processes.start(spec, wanted)
             started.append(spec.name)
             if spec.name == "postgresql":
