@@ -148,3 +148,17 @@ def parse_identifier(raw: str) -> str:
     if re.match(r"^[a-z_][a-z0-9_]{0,62}$", raw) is None:
         raise ValueError(f"{raw!r} is not an identifier (lowercase a-z, 0-9 and _)")
     return raw
+
+
+_K8S_SUFFIX = {
+    "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+}  # fmt: skip
+
+
+def k8s_quantity_value(raw: str) -> float:
+    """A Kubernetes quantity as a number, so ``1.5`` equals ``1500m`` and ``1.9Gi`` its canonical form."""
+    match = re.match(r"^([0-9.]+(?:e[0-9]+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$", raw.strip())
+    if match is None:
+        raise ValueError(f"{raw!r} is not a Kubernetes quantity")
+    return round(float(match.group(1)) * _K8S_SUFFIX[match.group(2) or ""], 3)

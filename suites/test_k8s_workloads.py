@@ -10,8 +10,16 @@ import pytest
 from clients.kubernetes import KubernetesClient
 from envconf import Environment
 from envconf.stack_facts import WORKLOADS
+from envconf.values import k8s_quantity_value
 
 pytestmark = [pytest.mark.k8s]
+
+
+def normalized(resources: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Kubernetes stores quantities in canonical form (1.9Gi -> 2040109465600m): compare values."""
+    return {
+        kind: {name: k8s_quantity_value(str(v)) for name, v in values.items()} for kind, values in resources.items()
+    }
 
 
 def _pods(env: Environment, kube: KubernetesClient) -> list[dict[str, Any]]:
@@ -55,7 +63,7 @@ def test_resources_equal_the_env(env: Environment, kube: KubernetesClient, compo
         container = next((c for c in pod["spec"]["containers"] if c["name"] == container_name), None)
         assert container is not None, f"{component}: pod {pod['metadata']['name']} has no container {container_name}"
         actual = container.get("resources", {})
-        assert actual == expected, (
+        assert normalized(actual) == normalized(expected), (
             f"{component}: {pod['metadata']['name']}/{container_name} resources {actual}, expected {expected}"
         )
 

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from clients.prometheus import PrometheusClient
 from clients.tls import parse_certificate, served_certificate
 from deployer.local.layout import Layout
 from envconf import Environment
@@ -81,11 +80,3 @@ def test_data_directory_within_env_size(env: Environment, layout: Layout, compon
     assert used + free >= size.bytes * 0.1, (
         f"{component}: filesystem of {path} has {free / 2**30:.1f}Gi free, too little for {size}"
     )
-
-
-def test_prometheus_retention_flag(env: Environment, prometheus: PrometheusClient) -> None:
-    if not env.is_local:
-        pytest.skip("local stack only")
-    flags = prometheus.get_json("/api/v1/status/flags")["data"]
-    retention = flags.get("storage.tsdb.retention.time") or flags.get("storage.tsdb.retention")
-    assert retention, f"Prometheus: no retention flag in /api/v1/status/flags ({sorted(flags)[:5]}...)"

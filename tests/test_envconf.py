@@ -115,3 +115,13 @@ def test_unknown_env_lists_known_ones(tmp_path: Path) -> None:
 def test_secret_type_never_prints() -> None:
     secret = Secret("abcdefgh")
     assert f"{secret} {secret!r}" == "**** Secret(****)"
+
+
+def test_k8s_quantities_compare_by_value() -> None:
+    from envconf.values import k8s_quantity_value
+
+    assert k8s_quantity_value("1.5") == k8s_quantity_value("1500m")
+    assert k8s_quantity_value("1.9Gi") == k8s_quantity_value("2040109465600m")
+    assert k8s_quantity_value("512Mi") == 512 * 2**20
+    with pytest.raises(ValueError, match="not a Kubernetes quantity"):
+        k8s_quantity_value("lots")

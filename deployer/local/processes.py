@@ -1,7 +1,8 @@
 """Starting and stopping the local stack's processes, by pid files that prove ownership.
 
-``down`` must stop only what ``up`` started: a pid file records the pid and the
-command, and a pid whose command line no longer matches (reused pid) is left alone.
+``down`` must stop only what ``up`` started: a pid file records the pid, the
+executable and the process start time, and a pid whose executable or start time no
+longer match (a reused pid) is left alone.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def _exe(pid: int) -> str:
     try:
         return os.path.realpath(f"/proc/{pid}/exe")
     except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: with the pid, it names one process for the life of the machine."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
         return ""
 
 
@@ -121,6 +130,8 @@ class ProcessManager:
         pid = int(str(record["pid"]))
         if _is_zombie(pid) or _exe(pid) != os.path.realpath(str(record["argv0"])):
             return None
+        if record.get("started") and _start_time(pid) != record["started"]:
+            return None  # the pid was reused by another process of the same program
         return pid
 
     def fingerprint(self, name: str) -> str:
@@ -144,7 +155,14 @@ class ProcessManager:
                 start_new_session=True,
             )
         self._pidfile(spec.name).write_text(
-            json.dumps({"pid": process.pid, "argv0": spec.argv[0], "fingerprint": fingerprint})
+            json.dumps(
+                {
+                    "pid": process.pid,
+                    "argv0": spec.argv[0],
+                    "fingerprint": fingerprint,
+                    "started": _start_time(process.pid),
+                }
+            )
         )
         self._children[spec.name] = process
         return process.pid
@@ -156,7 +174,10 @@ class ProcessManager:
         child = self._children.pop(name, None)
         if pid is None:
             return "not running"
-        os.kill(pid, stop_signal)
+        try:
+            os.kill(pid, stop_signal)
+        except ProcessLookupError:
+            return f"already gone (pid {pid})"
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if child is not None and child.poll() is not None:
@@ -164,7 +185,10 @@ class ProcessManager:
             if child is None and (not _cmdline(pid) or _is_zombie(pid)):
                 return f"stopped (pid {pid})"
             _pause.wait(0.05)
-        os.kill(pid, signal.SIGKILL)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return f"stopped (pid {pid})"
         return f"killed after {deadline:g}s (pid {pid})"
 
 

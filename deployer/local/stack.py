@@ -166,11 +166,27 @@ class LocalStack:
         """
         self.layout.create()
         with (self.layout.root / "up.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._lock(lock.fileno())
             statuses = self.status()
             if any(s.pid is not None for s in statuses):
                 return statuses
             return self.up()
+
+    def _lock(self, fd: int) -> None:
+        """Take the up-lock, waiting at most as long as a cold start can take (the Go builds)."""
+        deadline = time.monotonic() + gobuild.BUILD_TIMEOUT + self.env.duration("STACK_START_DEADLINE").seconds
+        interval = 0.05
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StackError(
+                        f"another process holds {self.layout.root / 'up.lock'} (starting the stack?) too long"
+                    ) from None
+                _pause.wait(interval)
+                interval = min(interval * 1.5, 1.0)
 
     def component_names(self) -> list[str]:
         return [spec.name for spec in self._specs(Binaries.debian(Path("j"), Path("v"), Path("o")))[0]]
