@@ -95,4 +95,4 @@ def test_lifecycle_applies_waits_forwards_and_removes(tmp_path: Path, monkeypatc
     assert verbs == ["apply", "-n", "-n", "delete"]
     assert calls[0]["stdin"].startswith("# The Slack mock"), "the manifest (with the hook URL) goes through stdin"
     assert "rollout" in calls[1]["argv"] and "port-forward" in calls[2]["argv"]
-    assert calls[3]["argv"][-3:] == ["obs-conformance-test", "--ignore-not-found", "--wait=false"]
+    assert calls[3]["argv"][-4:] == ["obs-conformance-test", "--ignore-not-found", "--wait=true", "--timeout=120s"]

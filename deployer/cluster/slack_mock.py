@@ -59,4 +59,15 @@ def port_forward_command(env: Environment, local_port: int) -> list[str]:
 
 
 def teardown_commands(env: Environment) -> list[list[str]]:
-    return [[*kubectl(env), "delete", "namespace", env.text("TEST_NAMESPACE"), "--ignore-not-found", "--wait=false"]]
+    # waits: a namespace still terminating would make the next session's apply fail
+    return [
+        [
+            *kubectl(env),
+            "delete",
+            "namespace",
+            env.text("TEST_NAMESPACE"),
+            "--ignore-not-found",
+            "--wait=true",
+            "--timeout=120s",
+        ]
+    ]
