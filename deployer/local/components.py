@@ -320,6 +320,8 @@ def process_specs(
 def fingerprint(spec: ProcessSpec, configs: list[Rendered]) -> str:
     """Changes when the command or a config the process reads changes, so ``up`` restarts what is stale."""
     digest = hashlib.sha256("\0".join(spec.argv).encode())
+    for key, value in sorted(spec.env.items()):  # e.g. a changed Postgres password in the DSN
+        digest.update(f"{key}={value}".encode())
     for config in configs:
         if config.path in spec.configs:
             digest.update(config.text.encode())

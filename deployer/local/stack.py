@@ -108,6 +108,8 @@ class LocalStack:
             wanted = fingerprint(spec, configs)
             if self.processes.pid(spec.name) is not None:
                 if self.processes.fingerprint(spec.name) == wanted:
+                    if spec.name == "postgresql":
+                        self._ensure_exporter_role(spec)  # the password may have changed
                     continue
                 stopped = self.processes.stop(spec.name, stop_signal=spec.stop_signal)
                 say(f"{spec.name}: command or config changed, restarting ({stopped})")
@@ -117,16 +119,19 @@ class LocalStack:
             started.append(spec.name)
             if spec.name == "postgresql":
                 self._wait_ready([spec])
-                postgres.ensure_role(
-                    spec.argv[0].rsplit("/", 1)[0],
-                    self.layout.pg_socket,
-                    self.env.port("LOCAL_POSTGRES_PORT"),
-                    self.env.text("POSTGRES_EXPORTER_USER"),
-                    self._postgres_password(),
-                )
+                self._ensure_exporter_role(spec)
         statuses = self._wait_ready(specs)
         say(f"up in {time.monotonic() - start:.1f}s; started: {', '.join(started) or 'nothing (all running)'}")
         return statuses
+
+    def _ensure_exporter_role(self, spec: ProcessSpec) -> None:
+        postgres.ensure_role(
+            spec.argv[0].rsplit("/", 1)[0],
+            self.layout.pg_socket,
+            self.env.port("LOCAL_POSTGRES_PORT"),
+            self.env.text("POSTGRES_EXPORTER_USER"),
+            self._postgres_password(),
+        )
 
     def _wait_ready(self, specs: list[ProcessSpec]) -> list[ComponentStatus]:
         deadline = time.monotonic() + self.env.duration("STACK_START_DEADLINE").seconds
@@ -142,7 +147,10 @@ class LocalStack:
                 for s in dead or bad:
                     state = "exited" if s.pid is None else f"not ready at {s.where} (last seen: {s.seen})"
                     log = self.processes.log_path(s.name)
-                    lines.append(f"{s.name}: {state}; log {log}:\n{self.env.mask(log_tail(log, 8))}")
+                    tail = self.env.mask(log_tail(log, 8))
+                    for secret in self.generated_secrets():
+                        tail = tail.replace(secret, "****")
+                    lines.append(f"{s.name}: {state}; log {log}:\n{tail}")
                 raise StackError("local stack not ready:\n" + "\n".join(lines))
             _pause.wait(interval)
             interval = min(interval * 1.5, 0.5)
@@ -171,6 +179,15 @@ class LocalStack:
             if any(s.pid is not None for s in statuses):
                 return statuses
             return self.up()
+
+    def generated_secrets(self) -> list[str]:
+        """The secrets this stack made for itself (mock hook token, Postgres password), for masking."""
+        found = []
+        for name in ("slack_webhook_url", "postgres_exporter_password"):
+            path = self.layout.secrets / name
+            if path.is_file():
+                found.append(path.read_text().strip())
+        return found
 
     def _lock(self, fd: int) -> None:
         """Take the up-lock, waiting at most as long as a cold start can take (the Go builds)."""
