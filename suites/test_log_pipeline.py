@@ -19,7 +19,12 @@ pytestmark = [pytest.mark.logs]
 
 
 def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
-    env: Environment, patience: Callable[[str], Patience], log_store: LogStore, pod_log_writer: Writer, probe_id: str
+    env: Environment,
+    patience: Callable[[str], Patience],
+    log_store: LogStore,
+    pod_log_writer: Writer,
+    probe_id: str,
+    record_latency: Callable[[float], None],
 ) -> None:
     namespace, container = "jips", "billing"
     team = env.mapping("TEAM_BY_NAMESPACE")[namespace]
@@ -36,7 +41,9 @@ def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
     expected = SentLog(
         service=container, body=payload["message"], severity_text="error", attributes={}, trace_id="", sent_at=0.0
     )
-    records = read_logs(log_store, expected, selector, probe_id, patience("LOG")).value
+    waited = read_logs(log_store, expected, selector, probe_id, patience("LOG"))
+    record_latency(waited.seconds)
+    records = waited.value
 
     record = next(r for r in records if r.body == payload["message"])
     labels = {name: record.labels.get(name) for name in selector}

@@ -55,7 +55,12 @@ def test_log_record_read_back_by_label_query(
 
 
 def test_design_labels_are_index_labels_and_trace_context_kept(
-    env: Environment, patience: Callable[[str], Patience], emitter: OtlpEmitter, log_store: LogStore, probe_id: str
+    env: Environment,
+    patience: Callable[[str], Patience],
+    emitter: OtlpEmitter,
+    log_store: LogStore,
+    probe_id: str,
+    record_latency: Callable[[float], None],
 ) -> None:
     service = "conformance-app"
     resource = {"namespace": "jips", "team": "platform"}
@@ -64,6 +69,7 @@ def test_design_labels_are_index_labels_and_trace_context_kept(
     selector = {"service.name": service, "namespace": "jips", "team": "platform", "environment": env.text("ENV_NAME")}
 
     waited = read_logs(log_store, sent, selector, probe_id, patience("LOG"))
+    record_latency(waited.seconds)
 
     record = next(r for r in waited.value if r.body == sent.body)
     labels = {name: record.labels.get(name, record.labels.get(name.replace(".", "_"))) for name in selector}
