@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from clients.kubernetes import KubernetesClient
@@ -17,13 +19,18 @@ def _cluster(request: pytest.FixtureRequest, env: Environment) -> KubernetesClie
     return kube
 
 
+def _named_snapshot(request: pytest.FixtureRequest, env: Environment, option: str) -> tuple[str, Path]:
+    """The NAME given with ``option`` and its file; the check skips when the option is absent."""
+    name = request.config.getoption(option)
+    if not name:
+        pytest.skip(f"no {option} NAME given")
+    return name, snapshot_path(env, name, request.config.getoption("--snapshot-dir"))
+
+
 def test_snapshot(
     request: pytest.FixtureRequest, env: Environment, prometheus: PrometheusClient, stack: dict[str, str]
 ) -> None:
-    name = request.config.getoption("--snapshot")
-    if not name:
-        pytest.skip("no --snapshot NAME given")
-    path = snapshot_path(env, name, request.config.getoption("--snapshot-dir"))
+    name, path = _named_snapshot(request, env, "--snapshot")
     save(take_snapshot(env, prometheus, stack, _cluster(request, env)), path)
     print(f"snapshot {name!r} written to {path}")
 
@@ -31,10 +38,7 @@ def test_snapshot(
 def test_compare_with_snapshot(
     request: pytest.FixtureRequest, env: Environment, prometheus: PrometheusClient, stack: dict[str, str]
 ) -> None:
-    name = request.config.getoption("--compare")
-    if not name:
-        pytest.skip("no --compare NAME given")
-    path = snapshot_path(env, name, request.config.getoption("--snapshot-dir"))
+    name, path = _named_snapshot(request, env, "--compare")
     if not path.is_file():
         pytest.fail(f"no snapshot {name!r} for env {env.name} at {path}: take one with --snapshot {name}")
     result = compare(
