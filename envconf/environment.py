@@ -81,6 +81,15 @@ class Environment:
     def is_local(self) -> bool:
         return self.target == "local"
 
+    @property
+    def is_kwok(self) -> bool:
+        """The local Kubernetes control plane with kwok's fake nodes."""
+        return self.target == "kwok"
+
+    def repo_path(self, key: str) -> Path:
+        """A path key of this env: absolute as written, or relative to the repository."""
+        return ENVIRONMENTS_DIR.parent / self.text(key)
+
     def host(self, service: str) -> str:
         """The ingress host of a service: ``<env>-<cluster>-<service>.<domain>``."""
         return f"{self.text('ENV_NAME')}-{self.text('CLUSTER_NAME')}-{service}.{self.text('DNS_DOMAIN')}"
@@ -149,9 +158,9 @@ def load_environment(name: str, root: Path = ENVIRONMENTS_DIR, environ: Mapping[
             values[key] = spec.parse(entry.value)
         except ValueError as e:
             raise EnvFileError(path, entry.line, key, str(e)) from None
-    is_local = values.get("TARGET") == "local"
+    target = values.get("TARGET")
     for key, spec in KEYS.items():
-        needed = spec.required or (spec.local_only and is_local)
+        needed = spec.required or target in spec.required_on
         if needed and key not in values:
             raise EnvFileError(path, None, key, "missing required key")
     secrets = _read_secrets(path, os.environ if environ is None else environ)

@@ -15,15 +15,15 @@ from envconf import values as v
 
 @dataclass(frozen=True)
 class Key:
-    """How one key is parsed; ``local_only`` keys are required when TARGET is local."""
+    """How one key is parsed; ``required_on`` names the targets that need a key not ``required`` everywhere."""
 
     parse: Callable[[str], object]
     required: bool = True
     secret: bool = False
-    local_only: bool = False
+    required_on: tuple[str, ...] = ()
 
 
-TARGETS = ("local", "kind", "scaleway")
+TARGETS = ("local", "kind", "kwok", "scaleway")
 COMPONENTS = ("PROMETHEUS", "ALERTMANAGER", "LOKI", "TEMPO", "OTEL_COLLECTOR", "POSTGRES_EXPORTER")
 
 KEYS: dict[str, Key] = {
@@ -93,15 +93,23 @@ KEYS: dict[str, Key] = {
     "POSTGRES_EXPORTER_PASSWORD": Key(v.parse_text, required=False, secret=True),
     "POSTGRES_EXPORTER_USER": Key(v.parse_identifier),
     # the local stack's own listeners, beside the URLs above
-    "LOCAL_NODE_EXPORTER_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_POSTGRES_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_POSTGRES_EXPORTER_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_COLLECTOR_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_COLLECTOR_PROMETHEUS_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_TRACES_OTLP_GRPC_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_TRACES_OTLP_HTTP_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_TRACES_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
-    "LOCAL_LOG_AGENT_TELEMETRY_PORT": Key(v.parse_port, required=False, local_only=True),
+    "LOCAL_NODE_EXPORTER_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_POSTGRES_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_POSTGRES_EXPORTER_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_COLLECTOR_TELEMETRY_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_COLLECTOR_PROMETHEUS_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_TRACES_OTLP_GRPC_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_TRACES_OTLP_HTTP_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_TRACES_TELEMETRY_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    "LOCAL_LOG_AGENT_TELEMETRY_PORT": Key(v.parse_port, required=False, required_on=("local",)),
+    # the kwok target's control plane (python -m deployer local up --env kwok), all on loopback
+    "KUBECONFIG_FILE": Key(v.parse_text, required=False, required_on=("kwok",)),
+    "LOCAL_ETCD_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_ETCD_PEER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_KUBE_APISERVER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_KUBE_CONTROLLER_MANAGER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_KUBE_SCHEDULER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_KWOK_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
 }
 
 for _component in COMPONENTS:

@@ -46,7 +46,7 @@ def test_dev_holds_the_design_values() -> None:
         ('LOKI_STORAGE_SIZE="10Gi"', 'LOKI_STORAGE_SIZE="10GB"', "LOKI_STORAGE_SIZE: '10GB' is not a size"),
         ('LOCAL_POSTGRES_PORT="15432"', 'LOCAL_POSTGRES_PORT="99999"', "LOCAL_POSTGRES_PORT: '99999' is not a port"),
         ('DNS_DOMAIN="localhost"', 'DNS_DOMAIN="Local_Host"', "DNS_DOMAIN: 'Local_Host' is not a hostname"),
-        ('TARGET="local"', 'TARGET="docker"', "TARGET: 'docker' is not one of local, kind, scaleway"),
+        ('TARGET="local"', 'TARGET="docker"', "TARGET: 'docker' is not one of local, kind, kwok, scaleway"),
         ('PROMETHEUS_URL="http://127.0.0.1:19090"', 'PROMETHEUS_URL="127.0.0.1:19090"', "is not an http(s) URL"),
         ('SLACK_CHANNEL="#monitoring"', 'SLACK_CHANNEL="#monitoring', 'unterminated " quote'),
         ('ENV_NAME="local"', "ENV_NAME local", 'not a KEY="value" line'),
