@@ -91,3 +91,8 @@ CHARTS = {
 # loki-stack defaults to Loki 2.6.1, which has no OTLP endpoint.
 LOKI_IMAGE_TAG = "3.5.3"
 HELM_TIMEOUT = "10m"
+# The kwok target's control plane (deployer/local/kube_build.py): kube-apiserver, controller-manager,
+# scheduler and kubectl from the k8s.io/kubernetes module, etcd built inside that module copy (the
+# etcd its go.mod requires), kwok for the nodes and the pods' lifecycle.
+KUBERNETES_VERSION = "v1.33.13"
+KWOK_VERSION = "v0.8.0"
