@@ -14,7 +14,7 @@ import pytest
 
 from envconf import load_environment
 from fixtures.report_html import prometheus_links, render_html
-from fixtures.reporting import CheckResult, summarize
+from fixtures.reporting import EXIT_NO_CHECKS_RAN, CheckResult, NotRun, summarize, verdict_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-hook-token-0042"
@@ -56,6 +56,69 @@ def test_html_shows_tiles_chart_failure_and_prometheus_link() -> None:
     assert 'class="p50" data-signal="traces"' in page
     assert "http://127.0.0.1:19090/graph?g0.expr=conformance_probe_total%7Bprobe_id%3D%22x%22%7D" in page
     assert SECRET not in page
+
+
+def test_a_run_where_nothing_passed_or_failed_is_no_checks_ran() -> None:
+    skipped = CheckResult("suites/test_k8s.py::test_d", "skipped", 0.0, ["k8s"], None, "needs a cluster")
+    assert verdict_of([]) == "no checks ran"
+    assert verdict_of([skipped]) == "no checks ran"
+    assert verdict_of([skipped, CheckResult("t::a")]) == "passed"
+    assert verdict_of([CheckResult("t::a"), CheckResult("t::b", "error")]) == "failed"
+
+
+def test_report_first_screen_says_what_did_not_run_and_why() -> None:
+    env = load_environment("local", environ={})
+    results = [
+        CheckResult("suites/test_k8s_tls.py::test_x", "skipped", 0.0, ["k8s"], None, "Skipped: needs a cluster"),
+        CheckResult("suites/test_k8s_tls.py::test_y", "skipped", 0.0, ["k8s"], None, "Skipped: needs a cluster"),
+    ]
+    not_run = NotRun(["suites/test_logs.py::test_a"], "-m 'k8s'", 2)
+    summary = json.loads(json.dumps(summarize(env, results, "abc", {}, not_run)))
+    assert summary["verdict"] == "no checks ran"
+    assert summary["counts"] == {"passed": 0, "failed": 0, "error": 0, "skipped": 2}
+    assert summary["not_run"]["skipped"] == [
+        {"reason": "Skipped: needs a cluster", "checks": [r.nodeid for r in results]}
+    ]
+    assert summary["not_run"]["deselected"] == {"count": 1, "by": "-m 'k8s'", "checks": ["suites/test_logs.py::test_a"]}
+    page = render_html(summary)
+    first_screen = page[: page.index("<h2>Signals and components</h2>")]
+    assert 'id="verdict">NO CHECKS RAN<' in first_screen and "PASSED" not in first_screen
+    assert 'id="nothing-ran"' in first_screen
+    assert "2 skipped: Skipped: needs a cluster" in first_screen
+    assert "1 deselected by <code>-m &#x27;k8s&#x27;</code>" in first_screen
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "pytest", *args, "--env", "local", "--no-stack-up", "--reports-dir", str(tmp_path)]
+    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+
+
+def _summary(tmp_path: Path) -> dict[str, Any]:
+    [run_dir] = [p for p in (tmp_path / "local").iterdir() if p.name != "latest"]
+    summary: dict[str, Any] = json.loads((run_dir / "summary.json").read_text())
+    return summary
+
+
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_everything_skipped_exits_5_with_its_reasons(tmp_path: Path, parallel: list[str]) -> None:
+    """The k8s checks on the local env all skip (no cluster): that run must not be a green gate."""
+    result = _run(tmp_path, "suites/test_k8s_workloads.py", *parallel)
+    assert result.returncode == EXIT_NO_CHECKS_RAN, result.stdout[-3000:]
+    assert "NO CHECKS RAN (exit code 5)" in result.stdout
+    assert "skipped: Skipped: needs a Kubernetes cluster: run with --env kind or --env dev" in result.stdout
+    summary = _summary(tmp_path)
+    assert summary["verdict"] == "no checks ran" and summary["counts"]["passed"] == 0
+    assert summary["not_run"]["skipped"][0]["reason"].startswith("Skipped: needs a Kubernetes cluster")
+
+
+@pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_everything_deselected_exits_5_naming_the_selection(tmp_path: Path, parallel: list[str]) -> None:
+    result = _run(tmp_path, "suites/test_k8s_workloads.py", "-m", "smoke", *parallel)
+    assert result.returncode == EXIT_NO_CHECKS_RAN, result.stdout[-3000:]
+    assert "check(s) deselected by -m 'smoke'" in result.stdout, result.stdout[-3000:]
+    deselected = _summary(tmp_path)["not_run"]["deselected"]
+    assert deselected["by"] == "-m 'smoke'" and deselected["count"] >= 5
+    assert "suites/test_k8s_workloads.py::test_every_pod_ready_and_not_restarting" in deselected["checks"]
 
 
 def test_prometheus_links_from_messages() -> None:
