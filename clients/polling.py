@@ -1,8 +1,9 @@
-"""Deadline polling: fast first polls, then back-off, and an error that tells what was seen.
+"""Deadline polling on tenacity: fast first polls, then back-off, and an error that tells what was seen.
 
-Why not ``time.sleep`` in a loop: the first moment data is visible is also the
-send-to-visible latency the suites report, so polls start every 20 ms and back
-off to at most ``max_interval``; the deadline is on ``time.monotonic()``.
+The first moment data is visible is also the send-to-visible latency the suites
+report, so polls start every 20 ms (``wait_exponential`` from ``first_interval``,
+factor 1.5) and back off to at most ``max_interval``; ``stop_after_delay`` ends
+the wait, and ``RetryError.last_attempt`` is what the timeout shows as last seen.
 """
 
 from __future__ import annotations
@@ -12,6 +13,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_exponential,
+)
+from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from clients.errors import BackendUnreachable, WaitTimeout
 
@@ -46,6 +59,48 @@ class Waited(Generic[T]):
     polls: int
 
 
+class _UnreachableFor(stop_base):
+    """Stop once every poll of the last ``grace`` seconds found the backend unreachable."""
+
+    def __init__(self, grace: float) -> None:
+        self.grace = grace
+        self.since: float | None = None
+        self.seconds = 0.0
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        now = time.monotonic()
+        if outcome is not None and outcome.failed and isinstance(outcome.exception(), BackendUnreachable):
+            self.since = now if self.since is None else self.since
+            self.seconds = now - self.since
+            return self.seconds >= self.grace
+        self.since, self.seconds = None, 0.0
+        return False
+
+
+class _NotPast(wait_base):
+    """Another wait strategy's pause, cut so the last poll falls on the deadline, not after it."""
+
+    def __init__(self, inner: wait_base, deadline: float) -> None:
+        self.inner = inner
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        remaining = self.deadline - (retry_state.seconds_since_start or 0.0)
+        return max(min(self.inner(retry_state), remaining), 0.0)
+
+
+def _backoff(first_interval: float, max_interval: float) -> wait_base:
+    return wait_exponential(multiplier=first_interval, exp_base=1.5, max=max(max_interval, first_interval))
+
+
+def _sleep(pause: Callable[[float], object]) -> Callable[[float], None]:
+    def sleep(seconds: float) -> None:
+        pause(seconds)
+
+    return sleep
+
+
 def wait_for(
     probe: Callable[[], Observation[T]],
     *,
@@ -56,7 +111,6 @@ def wait_for(
     first_interval: float = 0.02,
     max_interval: float = 1.0,
     unreachable_grace: float = 5.0,
-    clock: Callable[[], float] = time.monotonic,
     pause: Callable[[float], object] = _wakeup.wait,
 ) -> Waited[T]:
     """Call ``probe`` until it reports ``ok`` or ``deadline`` seconds have passed.
@@ -69,32 +123,26 @@ def wait_for(
     __tracebackhide__ = True
     if patience is not None:
         deadline, max_interval = patience.deadline, patience.max_interval
-    start = clock()
-    interval = first_interval
-    last_seen = "nothing (no poll completed)"
-    polls = 0
-    down_since: float | None = None
-    while True:
-        polls += 1
-        try:
-            seen = probe()
-        except BackendUnreachable as e:
-            last_seen = f"error: {e}"
-            down_since = clock() if down_since is None else down_since
-        else:
-            down_since = None
-            if seen.ok:
-                return Waited(seen.value, clock() - start, polls)
-            last_seen = seen.shown
-        elapsed = clock() - start
-        unreachable_for = clock() - down_since if down_since is not None else 0.0
-        if elapsed >= deadline or unreachable_for >= min(unreachable_grace, deadline):
-            why = f"within {deadline:g}s" if elapsed >= deadline else f"(unreachable for {unreachable_for:.1f}s)"
-            raise WaitTimeout(
-                f"{expected} not seen {why} ({polls} polls)\n  looked at: {where}\n  last seen: {last_seen}"
-            )
-        pause(min(interval, max(deadline - elapsed, 0.0)))
-        interval = min(interval * 1.5, max_interval)
+    unreachable = _UnreachableFor(min(unreachable_grace, deadline))
+    retrying = Retrying(
+        sleep=_sleep(pause),
+        stop=stop_after_delay(deadline) | unreachable,
+        wait=_NotPast(_backoff(first_interval, max_interval), deadline),
+        retry=retry_if_exception_type(BackendUnreachable) | retry_if_result(lambda seen: not seen.ok),
+    )
+    start = time.monotonic()
+    try:
+        seen = retrying(probe)
+    except RetryError as e:
+        last = e.last_attempt
+        error = last.exception()
+        last_seen = f"error: {error}" if error is not None else last.result().shown
+        gave_up = unreachable.seconds >= unreachable.grace and unreachable.since is not None
+        why = f"(unreachable for {unreachable.seconds:.1f}s)" if gave_up else f"within {deadline:g}s"
+        raise WaitTimeout(
+            f"{expected} not seen {why} ({last.attempt_number} polls)\n  looked at: {where}\n  last seen: {last_seen}"
+        ) from None
+    return Waited(seen.value, time.monotonic() - start, int(retrying.statistics["attempt_number"]))
 
 
 def hold(
@@ -110,12 +158,10 @@ def hold(
     a deadline like every wait, and failing at the first violation, not at the end.
     """
     __tracebackhide__ = True
-    end = time.monotonic() + window
-    interval = 0.02
-    while True:
-        check()
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return
-        pause(min(interval, remaining))
-        interval = min(interval * 1.5, max_interval)
+    Retrying(
+        sleep=_sleep(pause),
+        stop=stop_after_delay(window),
+        wait=_NotPast(_backoff(0.02, max_interval), window),
+        retry=retry_if_result(lambda _: True),
+        retry_error_callback=lambda _: None,  # the window passed with no violation
+    )(check)

@@ -19,7 +19,41 @@ class SourceModule:
     module: str
     version: str
     package: str
+    # The release version to stamp into github.com/prometheus/common/version (the ldflags of
+    # the project's .promu.yml); empty for projects that do not use it.
+    stamp: str = ""
 
+
+@dataclass(frozen=True)
+class GoInstallable:
+    """A Go command ``go install``-able as it is (its go.mod has no replace or exclude)."""
+
+    name: str
+    package: str
+    version: str
+    stamp: str = ""
+
+
+# The versions kube-prometheus-stack (CHARTS below) ships, so a query that breaks on the
+# cluster breaks here too; tests/test_pins.py reads the chart's values.yaml and fails on a drift.
+# Prometheus 3.x is the Go module v0.3XX.Y (3.5.0 = v0.305.0, its VERSION file says so).
+PROMETHEUS_VERSION = "3.5.0"
+PROMETHEUS = SourceModule(
+    "prometheus", "github.com/prometheus/prometheus", "v0.305.0", "./cmd/prometheus", PROMETHEUS_VERSION
+)
+PROMTOOL = SourceModule("promtool", PROMETHEUS.module, PROMETHEUS.version, "./cmd/promtool", PROMETHEUS_VERSION)
+ALERTMANAGER_VERSION = "0.28.1"
+ALERTMANAGER = GoInstallable(
+    "alertmanager",
+    "github.com/prometheus/alertmanager/cmd/alertmanager",
+    f"v{ALERTMANAGER_VERSION}",
+    ALERTMANAGER_VERSION,
+)
+AMTOOL = GoInstallable(
+    "amtool", "github.com/prometheus/alertmanager/cmd/amtool", ALERTMANAGER.version, ALERTMANAGER_VERSION
+)
+# Debian's Prometheus 2.x stays installed, not run by the stack: queries are tested on both majors.
+PROMETHEUS_2X = "/usr/bin/prometheus"
 
 JAEGER = SourceModule("jaeger", "github.com/jaegertracing/jaeger", "v1.76.0", "./cmd/jaeger")
 VICTORIALOGS = SourceModule(
