@@ -1,31 +1,79 @@
 """The log backends' common shape: records found by index labels and a text filter.
 
 Selectors speak OpenTelemetry attribute names (``service.name``); each backend
-maps them to its own label names (Loki: ``service_name``).
+maps them to its own label names (Loki: ``service_name``). A record keeps its index
+labels apart from its structured metadata, so a check can say where a label must be.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Protocol
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|us|µs|ns|y|w|d|h|m|s)")
+_UNIT_SECONDS = {
+    "y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0,
+    "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9,
+}  # fmt: skip
+
+
+def duration_seconds(text: str) -> float:
+    """A duration as the backends print it, in seconds: ``30d``, ``1d12h`` and ``4w2d`` (Prometheus'
+    ``model.Duration``, Loki's retention), ``720h0m0s`` (Go's ``time.Duration``), ``0``.
+
+    Raises ValueError on anything else, so a retention nobody can read is no silent pass.
+    """
+    raw = text.strip().strip('"')
+    if raw == "0":
+        return 0.0
+    parts = _DURATION_PART.findall(raw)
+    if not parts or "".join(n + u for n, u in parts) != raw:
+        raise ValueError(f"{text!r} is not a duration (like 30d, 1d12h, 720h0m0s)")
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def _lookup(source: dict[str, str], name: str) -> str | None:
+    for candidate in (name, name.replace(".", "_")):
+        if candidate in source:
+            return source[candidate]
+    return None
 
 
 @dataclass(frozen=True)
 class LogRecord:
-    """One stored record: its index labels, body and every other field (structured metadata)."""
+    """One stored record: its index (stream) labels, body, structured metadata, and labels a
+    query-time parser extracted (Loki's ``parsed``; none unless the query has a parser)."""
 
     labels: dict[str, str]
     body: str
     timestamp_ns: int
     fields: dict[str, str] = field(default_factory=dict)
+    parsed: dict[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> str | None:
-        """A label or field by OpenTelemetry name or by its underscore form."""
-        for source in (self.labels, self.fields):
-            for candidate in (name, name.replace(".", "_")):
-                if candidate in source:
-                    return source[candidate]
+        """A label or field by OpenTelemetry name or by its underscore form, wherever it is stored."""
+        for source in (self.labels, self.fields, self.parsed):
+            found = _lookup(source, name)
+            if found is not None:
+                return found
         return None
+
+    def index_label(self, name: str) -> str | None:
+        """``name`` as an index (stream) label only."""
+        return _lookup(self.labels, name)
+
+    def metadata(self, name: str) -> str | None:
+        """``name`` as structured metadata (a field of the record, not of its stream) only."""
+        return _lookup(self.fields, name)
+
+    def placement(self, name: str) -> str:
+        """Where ``name`` is stored: "index label", "structured metadata", "parsed" or "absent"."""
+        if self.index_label(name) is not None:
+            return "index label"
+        if self.metadata(name) is not None:
+            return "structured metadata"
+        return "parsed" if _lookup(self.parsed, name) is not None else "absent"
 
 
 class LogStore(Protocol):
