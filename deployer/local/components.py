@@ -7,25 +7,31 @@ hard-codes a port. The same collector template as the cluster's is used.
 from __future__ import annotations
 
 import glob
-import hashlib
 import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from deployer import pins
+from deployer.local import gobuild
 from deployer.local.layout import REPO_ROOT, Layout
+from deployer.local.packages import ensure_packages
 from deployer.local.processes import ProcessSpec
+from deployer.local.target import Rendered
 from deployer.render import render
 from envconf import Environment
 
 
 @dataclass(frozen=True)
 class Binaries:
-    """Paths of the executables, from Debian's packages and the Go builds."""
+    """Paths of the executables: Prometheus, Alertmanager and the stores built at the clusters'
+    versions (deployer/pins.py), exporters, PostgreSQL and nginx from Debian's packages."""
 
     prometheus: str
+    promtool: str
     alertmanager: str
+    amtool: str
     node_exporter: str
     postgres_exporter: str
     postgres_bin: str
@@ -34,11 +40,43 @@ class Binaries:
     collector: str
 
     @classmethod
-    def debian(cls, jaeger: Path, victorialogs: Path, collector: Path) -> Binaries:
+    def build(cls) -> Binaries:
+        """Install the Debian packages and build the Go backends that are missing (cached after the first run)."""
+        ensure_packages()
+        return cls._at(
+            prometheus=gobuild.build_source_module(pins.PROMETHEUS),
+            promtool=gobuild.build_source_module(pins.PROMTOOL),
+            alertmanager=gobuild.go_install(pins.ALERTMANAGER),
+            amtool=gobuild.go_install(pins.AMTOOL),
+            jaeger=gobuild.build_source_module(pins.JAEGER),
+            victorialogs=gobuild.build_source_module(pins.VICTORIALOGS),
+            collector=gobuild.build_collector(),
+        )
+
+    @classmethod
+    def unbuilt(cls) -> Binaries:
+        """Placeholders for what needs no executable (status, down): the components' names and addresses."""
+        built = ("prometheus", "promtool", "alertmanager", "amtool", "jaeger", "victorialogs", "collector")
+        return cls._at(**{name: Path(name) for name in built})
+
+    @classmethod
+    def _at(
+        cls,
+        *,
+        prometheus: Path,
+        promtool: Path,
+        alertmanager: Path,
+        amtool: Path,
+        jaeger: Path,
+        victorialogs: Path,
+        collector: Path,
+    ) -> Binaries:
         postgres = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), key=lambda p: int(p.split("/")[4]))
         return cls(
-            prometheus="/usr/bin/prometheus",
-            alertmanager="/usr/bin/prometheus-alertmanager",
+            prometheus=str(prometheus),
+            promtool=str(promtool),
+            alertmanager=str(alertmanager),
+            amtool=str(amtool),
             node_exporter="/usr/bin/prometheus-node-exporter",
             postgres_exporter="/usr/bin/prometheus-postgres-exporter",
             postgres_bin=str(Path(postgres[-1]).parent) if postgres else "/usr/lib/postgresql/15/bin",
@@ -95,14 +133,6 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
         "traces-store": listen["traces_telemetry"],
         "log-agent": listen["log_agent_telemetry"],
     }
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A config file and its text (written only when changed)."""
-
-    path: Path
-    text: str
 
 
 def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -> list[Rendered]:
@@ -315,14 +345,3 @@ def process_specs(
             configs=(cfg / "log-agent.yaml",),
         ),
     ]
-
-
-def fingerprint(spec: ProcessSpec, configs: list[Rendered]) -> str:
-    """Changes when the command or a config the process reads changes, so ``up`` restarts what is stale."""
-    digest = hashlib.sha256("\0".join(spec.argv).encode())
-    for key, value in sorted(spec.env.items()):  # e.g. a changed Postgres password in the DSN
-        digest.update(f"{key}={value}".encode())
-    for config in configs:
-        if config.path in spec.configs:
-            digest.update(config.text.encode())
-    return digest.hexdigest()[:16]

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class ProcessSpec:
     cwd: Path | None = None
     configs: tuple[Path, ...] = ()  # files it reads: a change restarts it
     stop_signal: int = signal.SIGTERM
+    # a probe of its own, for what a plain GET cannot tell (a client certificate, objects in an API):
+    # called with a timeout, returns (ready, what was seen); ready_url then only names where it looks
+    ready_probe: Callable[[float], tuple[bool, str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def where(self) -> str:
@@ -76,6 +80,8 @@ def _cmdline(pid: int) -> list[str]:
 
 def probe_ready(spec: ProcessSpec, timeout: float = 1.0) -> tuple[bool, str]:
     """One readiness probe: (ready, what was seen)."""
+    if spec.ready_probe is not None:
+        return spec.ready_probe(timeout)
     if spec.ready_url:
         try:
             response = requests.get(spec.ready_url, timeout=timeout)

@@ -60,25 +60,47 @@ def issue(
     ca: Issued, directory: Path, host: str, valid_from: datetime, valid_until: datetime, sans: list[str] | None = None
 ) -> Issued:
     """A leaf for ``host`` (or ``sans``) signed by ``ca``."""
+    return sign(
+        ca,
+        directory / host,
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]),
+        [x509.DNSName(name) for name in sans or [host]],
+        [x509.oid.ExtendedKeyUsageOID.SERVER_AUTH],
+        valid_from,
+        valid_until,
+    )
+
+
+def sign(
+    ca: Issued,
+    stem: Path,
+    subject: x509.Name,
+    sans: list[x509.GeneralName],
+    usages: list[x509.ObjectIdentifier],
+    valid_from: datetime,
+    valid_until: datetime,
+) -> Issued:
+    """A new key and a certificate for it signed by ``ca``, written as ``<stem>.crt`` (with the CA) and ``<stem>.key``."""
     ca_key = serialization.load_pem_private_key(ca.key.read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate(ca.cert.read_bytes())
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise TypeError("the local CA key must be an EC key")
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .subject_name(subject)
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(valid_from)
         .not_valid_after(valid_until)
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in sans or [host]]), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
-    directory.mkdir(parents=True, exist_ok=True)
-    issued = Issued(directory / f"{host}.crt", directory / f"{host}.key")
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    issued = Issued(stem.with_name(stem.name + ".crt"), stem.with_name(stem.name + ".key"))
     _write_key(key, issued.key)
     issued.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca.cert.read_bytes())
     return issued

@@ -1,0 +1,50 @@
+"""The kwok target (``python -m deployer local up --env kwok``): the control plane, then whatever
+else the providers below declare, as one local target."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from deployer.local import kube_build, kube_pki
+from deployer.local.kube_components import KUBERNETES_SERVICE_IP, KubePlane, control_plane
+from deployer.local.layout import Layout
+from deployer.local.target import Component, Rendered
+from envconf import Environment
+
+# Who adds components to the kwok target, in start order: each takes the KubePlane (env,
+# state layout, binaries, PKI, kubeconfigs, admin API) and returns its components. The
+# operators (deployer/local/operators.py) join as ``(control_plane, operators)``.
+KUBE_PROVIDERS: Sequence[Callable[[KubePlane], list[Component]]] = (control_plane,)
+
+
+@dataclass
+class KubeTarget:
+    env: Environment
+    layout: Layout
+    title: str = "kwok control plane"
+
+    @property
+    def plane(self) -> KubePlane:
+        return KubePlane(self.env, self.layout, kube_build.kube_binaries())
+
+    def build(self) -> None:
+        """Nothing shared: each component builds what it runs (the control plane: one module copy)."""
+
+    def prepare(self) -> list[Rendered]:
+        self.layout.data("etcd").mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.layout.data("kwok").mkdir(parents=True, exist_ok=True)
+        kube_pki.ensure_pki(
+            self.plane.pki.directory,
+            self.env.name,
+            KUBERNETES_SERVICE_IP,
+            ("kube-controller-manager", "kube-scheduler"),
+        )
+        return []
+
+    def components(self) -> list[Component]:
+        plane = self.plane
+        return [component for provider in KUBE_PROVIDERS for component in provider(plane)]
+
+    def generated_secrets(self) -> list[str]:
+        return []  # keys and certificates stay in 0600 files, never printed

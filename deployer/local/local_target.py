@@ -1,0 +1,103 @@
+"""The signal stack of ``--env local``: the real backends as processes, their TLS front door, and
+the secrets they generate for themselves."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from deployer.local import postgres, tls
+from deployer.local.components import Binaries, ingress_backends, process_specs, render_configs
+from deployer.local.layout import Layout
+from deployer.local.processes import ProcessSpec
+from deployer.local.target import Component, Rendered
+from envconf import Environment
+
+# placeholders until ``build`` ran: ``status`` and ``down`` only need the components' names
+_UNBUILT = Binaries.unbuilt()
+GENERATED_SECRETS = ("slack_webhook_url", "postgres_exporter_password")
+
+
+def _secret_file(path: Path, make: str) -> str:
+    """Read a generated secret, creating it (0600) on first use."""
+    if not path.is_file():
+        path.write_text(make + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+@dataclass
+class LocalTarget:
+    env: Environment
+    layout: Layout
+    title: str = "local stack"
+    bins: Binaries = _UNBUILT
+
+    def binaries(self) -> Binaries:
+        return Binaries.build()
+
+    def build(self) -> None:
+        self.bins = self.binaries()
+
+    def _webhook_file(self) -> Path:
+        """Alertmanager reads the Slack URL from this 0600 file; the mock accepts only this hook.
+
+        Always the mock's: a SLACK_WEBHOOK_URL in the environment is the production
+        webhook, and the local stack must never post test alerts to it.
+        """
+        path = self.layout.secrets / "slack_webhook_url"
+        mock = self.env.text("SLACK_MOCK_URL")
+        if path.is_file() and not path.read_text().strip().startswith(f"{mock}/services/"):
+            path.unlink()
+        _secret_file(path, f"{mock}/services/T0CONFORM/B0CONFORM/{secrets.token_hex(12)}")
+        return path
+
+    def _postgres_password(self) -> str:
+        if "POSTGRES_EXPORTER_PASSWORD" in self.env.secrets:
+            return self.env.secret("POSTGRES_EXPORTER_PASSWORD").reveal()
+        return _secret_file(self.layout.secrets / "postgres_exporter_password", secrets.token_urlsafe(18))
+
+    def _certificates(self) -> None:
+        """The local CA and a certificate per ingress host (renewed before CERT_MIN_DAYS)."""
+        ca = tls.ensure_ca(self.layout.tls, f"obs-conformance local CA ({self.env.name})")
+        for host in ingress_backends(self.env):
+            tls.ensure_host_cert(ca, self.layout.tls, host, self.env.integer("CERT_MIN_DAYS"))
+        (self.layout.root / "nginx-temp").mkdir(exist_ok=True)
+
+    def prepare(self) -> list[Rendered]:
+        self.layout.create()
+        self._certificates()
+        return render_configs(self.env, self.layout, self._webhook_file())
+
+    def components(self) -> list[Component]:
+        self.layout.create()
+        user = self.env.text("POSTGRES_EXPORTER_USER")
+        port = self.env.port("LOCAL_POSTGRES_PORT")
+        password = self._postgres_password()
+        dsn = f"postgresql://{user}:{quote(password, safe='')}@127.0.0.1:{port}/postgres?sslmode=disable"
+        bin_dir = self.bins.postgres_bin
+        socket = self.layout.pg_socket
+
+        def init_cluster() -> None:
+            postgres.init_cluster(bin_dir, self.layout.pg_data, socket)
+
+        def ensure_role() -> None:  # every up: the password may have changed
+            postgres.ensure_role(bin_dir, socket, port, user, password)
+
+        own_steps: dict[str, Callable[[ProcessSpec], Component]] = {
+            "postgresql": lambda spec: Component(spec, prepare=init_cluster, after_ready=ensure_role),
+        }
+        specs = process_specs(self.env, self.layout, self.bins, dsn, postgres.run_as())
+        return [own_steps.get(spec.name, Component)(spec) for spec in specs]
+
+    def generated_secrets(self) -> list[str]:
+        """The secrets this stack made for itself (mock hook token, Postgres password), for masking."""
+        found = []
+        for name in GENERATED_SECRETS:
+            path = self.layout.secrets / name
+            if path.is_file():
+                found.append(path.read_text().strip())
+        return found
