@@ -7,7 +7,6 @@ hard-codes a port. The same collector template as the cluster's is used.
 from __future__ import annotations
 
 import glob
-import hashlib
 import signal
 import sys
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from deployer.local import gobuild
 from deployer.local.layout import REPO_ROOT, Layout
 from deployer.local.packages import ensure_packages
 from deployer.local.processes import ProcessSpec
+from deployer.local.target import Rendered
 from deployer.render import render
 from envconf import Environment
 
@@ -133,14 +133,6 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
         "traces-store": listen["traces_telemetry"],
         "log-agent": listen["log_agent_telemetry"],
     }
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A config file and its text (written only when changed)."""
-
-    path: Path
-    text: str
 
 
 def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -> list[Rendered]:
@@ -353,14 +345,3 @@ def process_specs(
             configs=(cfg / "log-agent.yaml",),
         ),
     ]
-
-
-def fingerprint(spec: ProcessSpec, configs: list[Rendered]) -> str:
-    """Changes when the command or a config the process reads changes, so ``up`` restarts what is stale."""
-    digest = hashlib.sha256("\0".join(spec.argv).encode())
-    for key, value in sorted(spec.env.items()):  # e.g. a changed Postgres password in the DSN
-        digest.update(f"{key}={value}".encode())
-    for config in configs:
-        if config.path in spec.configs:
-            digest.update(config.text.encode())
-    return digest.hexdigest()[:16]

@@ -8,19 +8,16 @@ ready-checked against STACK_START_DEADLINE.
 from __future__ import annotations
 
 import fcntl
-import secrets
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote
 
-from deployer.local import gobuild, postgres, tls
-from deployer.local.components import Binaries, Rendered, fingerprint, ingress_backends, process_specs, render_configs
+from deployer.local import gobuild
 from deployer.local.errors import StackError
 from deployer.local.layout import Layout
 from deployer.local.processes import ProcessManager, ProcessSpec, probe_ready
 from deployer.local.progress import log_tail, say
+from deployer.local.target import Component, Target
 from envconf import Environment
 
 _pause = threading.Event()
@@ -35,96 +32,66 @@ class ComponentStatus:
     where: str
 
 
-def _secret_file(path: Path, make: str) -> str:
-    """Read a generated secret, creating it (0600) on first use."""
-    if not path.is_file():
-        path.write_text(make + "\n")
-        path.chmod(0o600)
-    return path.read_text().strip()
+def target_for(env: Environment, layout: Layout | None = None) -> Target:
+    """The target the env's TARGET names, with its state under ``layout`` (default: .local-stack)."""
+    root = layout or Layout.default()
+    if env.is_local:
+        from deployer.local.local_target import LocalTarget
+
+        return LocalTarget(env, root)
+    if env.is_kwok:
+        from deployer.local.kube_target import KubeTarget
+
+        return KubeTarget(env, Layout(root.root / "kube") if layout is None else root)
+    raise StackError(
+        f"python -m deployer local runs --env local or --env kwok (TARGET local or kwok), not TARGET={env.target} "
+        f"({env.path}); clusters are deployed with python -m deployer up --env {env.name}"
+    )
 
 
 class LocalStack:
+    """``up``/``down``/``status`` of a local target; each component brings its own steps."""
+
     def __init__(self, env: Environment, layout: Layout | None = None) -> None:
-        if not env.is_local:
-            raise StackError(f"the local stack needs an env with TARGET=local, not {env.target} ({env.path})")
         self.env = env
-        self.layout = layout or Layout.default()
+        self.target = target_for(env, layout)
+        self.layout = self.target.layout
         self.processes = ProcessManager(self.layout)
-
-    def _webhook_file(self) -> Path:
-        """Alertmanager reads the Slack URL from this 0600 file; the mock accepts only this hook.
-
-        Always the mock's: a SLACK_WEBHOOK_URL in the environment is the production
-        webhook, and the local stack must never post test alerts to it.
-        """
-        path = self.layout.secrets / "slack_webhook_url"
-        mock = self.env.text("SLACK_MOCK_URL")
-        if path.is_file() and not path.read_text().strip().startswith(f"{mock}/services/"):
-            path.unlink()
-        _secret_file(path, f"{mock}/services/T0CONFORM/B0CONFORM/{secrets.token_hex(12)}")
-        return path
-
-    def _postgres_password(self) -> str:
-        if "POSTGRES_EXPORTER_PASSWORD" in self.env.secrets:
-            return self.env.secret("POSTGRES_EXPORTER_PASSWORD").reveal()
-        return _secret_file(self.layout.secrets / "postgres_exporter_password", secrets.token_urlsafe(18))
-
-    def _specs(self, bins: Binaries) -> tuple[list[ProcessSpec], list[Rendered]]:
-        self.layout.create()
-        configs = render_configs(self.env, self.layout, self._webhook_file())
-        user = self.env.text("POSTGRES_EXPORTER_USER")
-        dsn = (
-            f"postgresql://{user}:{quote(self._postgres_password(), safe='')}@127.0.0.1:"
-            f"{self.env.port('LOCAL_POSTGRES_PORT')}/postgres?sslmode=disable"
-        )
-        return process_specs(self.env, self.layout, bins, dsn, postgres.run_as()), configs
-
-    def binaries(self) -> Binaries:
-        return Binaries.build()
-
-    def _certificates(self) -> None:
-        """The local CA and a certificate per ingress host (renewed before CERT_MIN_DAYS)."""
-        ca = tls.ensure_ca(self.layout.tls, f"obs-conformance local CA ({self.env.name})")
-        for host in ingress_backends(self.env):
-            tls.ensure_host_cert(ca, self.layout.tls, host, self.env.integer("CERT_MIN_DAYS"))
-        (self.layout.root / "nginx-temp").mkdir(exist_ok=True)
 
     def up(self) -> list[ComponentStatus]:
         start = time.monotonic()
-        specs, configs = self._specs(self.binaries())
-        self._certificates()
-        for config in configs:
-            if not config.path.is_file() or config.path.read_text() != config.text:
-                config.path.write_text(config.text)
+        self.layout.create()
+        self.target.build()
+        components = self.target.components()
+        for component in components:
+            if component.build is not None:
+                component.build()
+        configs = self.target.prepare()
+        for config in [*configs, *(r for c in components for r in c.rendered)]:
+            config.write()
         started: list[str] = []
-        for spec in specs:
-            wanted = fingerprint(spec, configs)
+        for component in components:
+            spec = component.spec
+            wanted = component.fingerprint(configs)
             if self.processes.pid(spec.name) is not None:
                 if self.processes.fingerprint(spec.name) == wanted:
-                    if spec.name == "postgresql":
-                        self._ensure_exporter_role(spec)  # the password may have changed
+                    self._after_ready(component)
                     continue
                 stopped = self.processes.stop(spec.name, stop_signal=spec.stop_signal)
                 say(f"{spec.name}: command or config changed, restarting ({stopped})")
-            if spec.name == "postgresql":
-                postgres.init_cluster(spec.argv[0].rsplit("/", 1)[0], self.layout.pg_data, self.layout.pg_socket)
+            if component.prepare is not None:
+                component.prepare()
             self.processes.start(spec, wanted)
             started.append(spec.name)
-            if spec.name == "postgresql":
-                self._wait_ready([spec])
-                self._ensure_exporter_role(spec)
-        statuses = self._wait_ready(specs)
+            self._after_ready(component)
+        statuses = self._wait_ready([c.spec for c in components])
         say(f"up in {time.monotonic() - start:.1f}s; started: {', '.join(started) or 'nothing (all running)'}")
         return statuses
 
-    def _ensure_exporter_role(self, spec: ProcessSpec) -> None:
-        postgres.ensure_role(
-            spec.argv[0].rsplit("/", 1)[0],
-            self.layout.pg_socket,
-            self.env.port("LOCAL_POSTGRES_PORT"),
-            self.env.text("POSTGRES_EXPORTER_USER"),
-            self._postgres_password(),
-        )
+    def _after_ready(self, component: Component) -> None:
+        if component.after_ready is not None:
+            self._wait_ready([component.spec])
+            component.after_ready()
 
     def _wait_ready(self, specs: list[ProcessSpec]) -> list[ComponentStatus]:
         deadline = time.monotonic() + self.env.duration("STACK_START_DEADLINE").seconds
@@ -144,7 +111,7 @@ class LocalStack:
                     for secret in self.generated_secrets():
                         tail = tail.replace(secret, "****")
                     lines.append(f"{s.name}: {state}; log {log}:\n{tail}")
-                raise StackError("local stack not ready:\n" + "\n".join(lines))
+                raise StackError(f"{self.target.title} not ready:\n" + "\n".join(lines))
             _pause.wait(interval)
             interval = min(interval * 1.5, 0.5)
 
@@ -154,9 +121,7 @@ class LocalStack:
         return ComponentStatus(spec.name, pid, ready, seen, spec.where)
 
     def status(self) -> list[ComponentStatus]:
-        bins = Binaries.unbuilt()
-        specs, _ = self._specs(bins)
-        return [self._status(spec) for spec in specs]
+        return [self._status(c.spec) for c in self.target.components()]
 
     def ensure_started(self) -> list[ComponentStatus]:
         """Start the stack when none of it runs; leave a partly running stack as it is.
@@ -175,12 +140,7 @@ class LocalStack:
 
     def generated_secrets(self) -> list[str]:
         """The secrets this stack made for itself (mock hook token, Postgres password), for masking."""
-        found = []
-        for name in ("slack_webhook_url", "postgres_exporter_password"):
-            path = self.layout.secrets / name
-            if path.is_file():
-                found.append(path.read_text().strip())
-        return found
+        return self.target.generated_secrets()
 
     def _lock(self, fd: int) -> None:
         """Take the up-lock, waiting at most as long as a cold start can take (the Go builds)."""
@@ -199,15 +159,15 @@ class LocalStack:
                 interval = min(interval * 1.5, 1.0)
 
     def component_names(self) -> list[str]:
-        return [spec.name for spec in self._specs(Binaries.unbuilt())[0]]
+        return [c.name for c in self.target.components()]
 
     def down(self, only: list[str] | None = None) -> list[str]:
         """Stop, in reverse order, only the processes this stack started (``only``: some of them)."""
-        names = self.component_names()
+        specs = {c.name: c.spec for c in self.target.components()}
+        names = list(specs)
         unknown = sorted(set(only or []) - set(names))
         if unknown:
             raise StackError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        specs = {spec.name: spec for spec in self._specs(Binaries.unbuilt())[0]}
         return [
             f"{name}: {self.processes.stop(name, stop_signal=specs[name].stop_signal)}"
             for name in reversed(names)
