@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from deployer import pins
@@ -109,8 +110,12 @@ def go_install(spec: pins.GoInstallable) -> Path:
     return binary
 
 
-def build_source_module(spec: pins.SourceModule) -> Path:
-    """The binary of ``spec``, built once per version."""
+def build_source_module(spec: pins.SourceModule, adapt: Callable[[Path], Sequence[str]] | None = None) -> Path:
+    """The binary of ``spec``, built once per version.
+
+    ``adapt`` runs in the module copy before the build (e.g. dropping replace directives
+    that point at nested modules, which module zips leave out) and returns extra ldflags.
+    """
     cache = cache_dir()
     binary = cache / "bin" / f"{spec.name}-{spec.version}"
     if binary.is_file():
@@ -124,10 +129,12 @@ def build_source_module(spec: pins.SourceModule) -> Path:
     shutil.copytree(source, work, symlinks=True)
     _make_writable(work)
     shutil.rmtree(work / "vendor", ignore_errors=True)
+    extra = list(adapt(work)) if adapt is not None else []
     binary.parent.mkdir(parents=True, exist_ok=True)
     tmp = binary.with_suffix(".tmp")
     log = logs / f"build-{spec.name}.log"
-    argv = ["go", "build", "-trimpath", f"-ldflags={_ldflags(spec.module, spec.version, spec.stamp)}", "-o", str(tmp), spec.package]  # fmt: skip
+    ldflags = " ".join([_ldflags(spec.module, spec.version, spec.stamp), *extra])
+    argv = ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp), spec.package]
     code = run_logged(argv, what=f"compiling {spec.name}", log=log, timeout=BUILD_TIMEOUT, cwd=work, env=_go_env())
     if code != 0:
         raise BuildError(
