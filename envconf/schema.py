@@ -110,6 +110,12 @@ KEYS: dict[str, Key] = {
     "LOCAL_KUBE_CONTROLLER_MANAGER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
     "LOCAL_KUBE_SCHEDULER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
     "LOCAL_KWOK_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    # the operators run as processes beside it (deployer/local/operators.py): metrics and health on loopback
+    "LOCAL_PROMETHEUS_OPERATOR_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_OTEL_OPERATOR_METRICS_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_OTEL_OPERATOR_HEALTH_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_CERT_MANAGER_METRICS_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
+    "LOCAL_CERT_MANAGER_HEALTH_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
 }
 
 for _component in COMPONENTS:
