@@ -105,7 +105,7 @@ def test_everything_skipped_exits_5_with_its_reasons(tmp_path: Path, parallel: l
     result = _run(tmp_path, "suites/test_k8s_workloads.py", *parallel)
     assert result.returncode == EXIT_NO_CHECKS_RAN, result.stdout[-3000:]
     assert "NO CHECKS RAN (exit code 5)" in result.stdout
-    assert "skipped: Skipped: needs a Kubernetes cluster: run with --env kind or --env dev" in result.stdout
+    assert "skipped: Skipped: needs a Kubernetes cluster" in result.stdout, result.stdout[-3000:]
     summary = _summary(tmp_path)
     assert summary["verdict"] == "no checks ran" and summary["counts"]["passed"] == 0
     assert summary["not_run"]["skipped"][0]["reason"].startswith("Skipped: needs a Kubernetes cluster")
