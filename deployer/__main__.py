@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from deployer.cluster import commands
+from deployer.cluster.charts import CHARTS_ENV, ChartSource
 from deployer.cluster.runner import DeployError
 from deployer.local.errors import StackError
 from deployer.local.stack import ComponentStatus, LocalStack
@@ -32,12 +33,13 @@ def _local(args: argparse.Namespace) -> int:
 
 def _cluster(args: argparse.Namespace) -> int:
     env = load_environment(args.env)
+    charts = ChartSource.from_option(getattr(args, "charts", None))
     if args.action == "up":
-        commands.up(env)
+        commands.up(env, charts=charts)
     elif args.action == "plan":
-        commands.plan(env, show_manifests=not args.no_manifests)
+        commands.plan(env, show_manifests=not args.no_manifests, charts=charts)
     elif args.action == "diff":
-        commands.diff(env)
+        commands.diff(env, charts=charts)
     else:
         commands.down(env, delete_data=args.delete_data)
     return 0
@@ -59,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         cluster = sub.add_parser(action, help=text)
         cluster.add_argument("--env", required=True, help="environment under environments/ (dev, kind)")
         cluster.set_defaults(action=action)
+        if action != "down":
+            cluster.add_argument(
+                "--charts",
+                metavar="DIR",
+                help=f"a local chart directory with SHA256SUMS (offline), relative to the repository; "
+                f"default ${CHARTS_ENV}, else the charts' repositories",
+            )
         if action == "down":
             cluster.add_argument("--delete-data", action="store_true", help="also delete the PVCs (data loss)")
         if action == "plan":

@@ -121,10 +121,19 @@ CHARTS = {
     "prometheus-postgres-exporter": Chart("prometheus-postgres-exporter", _PROMETHEUS_COMMUNITY, "6.10.2"),
     "loki-stack": Chart("loki-stack", _GRAFANA, "2.10.2"),
     "tempo": Chart("tempo", _GRAFANA, "1.23.3"),
+    # installed by the deployer on kind (a fresh kind cluster has no cert-manager)
+    "cert-manager": Chart("cert-manager", "https://charts.jetstack.io", "v1.21.1"),
 }
+# The image the OpenTelemetry operator runs collectors from, at OTELCOL_VERSION: one
+# collector version on clusters and in the local stack.
+COLLECTOR_IMAGE = "otel/opentelemetry-collector-contrib"
+# The PostgreSQL the deployer runs where POSTGRES_HOST has no external database (kind).
+POSTGRES_IMAGE = "postgres:17.6"
 # loki-stack defaults to Loki 2.6.1, which has no OTLP endpoint.
 LOKI_IMAGE_TAG = "3.5.3"
 HELM_TIMEOUT = "10m"
+# helm as the deployer and the render tests run it: built from the Go module proxy (deployer/local/helm_build.py)
+HELM_VERSION = "v3.22.0"
 # The kwok target's control plane (deployer/local/kube_build.py): kube-apiserver, controller-manager,
 # scheduler and kubectl from the k8s.io/kubernetes module, etcd built inside that module copy (the
 # etcd its go.mod requires), kwok for the nodes and the pods' lifecycle.

@@ -122,7 +122,8 @@ def test_down_keeps_pvcs_unless_delete_data(deployer: Deployer) -> None:
 
 def test_kind_creates_its_cluster_only_when_absent(deployer: Deployer) -> None:
     deployer.run("up", "--env", "kind", SLACK_WEBHOOK_URL="")
-    assert ["kind", "create", "cluster", "--name", "obs-conformance", "--wait", "180s"] in [
+    config = str(deployer.deploy_dir / "kind" / "kind-cluster.yaml")
+    assert ["kind", "create", "cluster", "--name", "obs-conformance", "--config", config, "--wait", "180s"] in [
         c["argv"] for c in deployer.calls()
     ]
     result = deployer.run("up", "--env", "kind", KIND_CLUSTERS="obs-conformance")

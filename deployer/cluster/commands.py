@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from deployer.cluster.charts import ChartError, ChartSource
 from deployer.cluster.manifests import RenderedSet, render_cluster
 from deployer.cluster.plan import Command, Step, Tools, down_plan, up_plan
 from deployer.cluster.runner import DeployError, Runner
@@ -25,27 +26,41 @@ def _checked(env: Environment) -> RenderedSet:
     return render_cluster(env, rendered_dir(env))
 
 
-def up(env: Environment, out: Callable[[str], None] = print) -> None:
+def _steps(env: Environment, rendered: RenderedSet, charts: ChartSource, require_secrets: bool = True) -> list[Step]:
+    try:
+        return up_plan(env, rendered, require_secrets=require_secrets, charts=charts)
+    except ChartError as e:
+        raise DeployError(f"charts from {charts.describe()}: {e}") from e
+
+
+def up(env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None) -> None:
     rendered = _checked(env)
-    steps = up_plan(env, rendered)  # a missing secret fails here, before anything is applied
+    # a missing secret or a chart that fails its checksum fails here, before anything is applied
+    steps = _steps(env, rendered, charts or ChartSource())
     out(f"step 1: loaded {env.path}")
     rendered.write()
     out(f"step 2: rendered {len(rendered.files)} files into {rendered.directory}")
     Runner(env, out).run(steps)
 
 
-def plan(env: Environment, out: Callable[[str], None] = print, show_manifests: bool = True) -> None:
+def plan(
+    env: Environment,
+    out: Callable[[str], None] = print,
+    show_manifests: bool = True,
+    charts: ChartSource | None = None,
+) -> None:
     rendered = _checked(env)
+    source = charts or ChartSource()
     out(f"step 1: load {env.path}")
-    out(f"step 2: render {len(rendered.files)} files into {rendered.directory}")
-    Runner(env, out, dry_run=True).run(up_plan(env, rendered, require_secrets=False))
+    out(f"step 2: render {len(rendered.files)} files into {rendered.directory} (charts from {source.describe()})")
+    Runner(env, out, dry_run=True).run(_steps(env, rendered, source, require_secrets=False))
     if show_manifests:
         for name, text in rendered.files.items():
             out(f"--- {rendered.path(name)}")
             out(env.mask(text))
 
 
-def diff(env: Environment, out: Callable[[str], None] = print) -> None:
+def diff(env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None) -> None:
     """``kubectl diff`` for raw manifests; ``helm diff`` for releases where the plugin is installed."""
     rendered = _checked(env)
     rendered.write()
@@ -61,7 +76,7 @@ def diff(env: Environment, out: Callable[[str], None] = print) -> None:
         )
     ]
     if shutil.which("helm"):
-        for step in up_plan(env, rendered, require_secrets=False):
+        for step in _steps(env, rendered, charts or ChartSource(), require_secrets=False):
             for command in step.commands:
                 if command.argv[0] == "helm" and "upgrade" in command.argv:
                     argv = list(command.argv)

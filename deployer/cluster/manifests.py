@@ -20,8 +20,10 @@ SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a
 POSTGRES_SECRET = "postgres-exporter-secret"  # noqa: S105 - a Secret name, not a value
 MANIFESTS = (
     "namespace.yaml",
+    "ingress-nginx-values.yaml",
     "cluster-issuer.yaml",
     "prometheus-values.yaml",
+    "opentelemetry-operator-values.yaml",
     "otel-collector.yaml",
     "instrumentation.yaml",
     "postgres-exporter-values.yaml",
@@ -31,6 +33,43 @@ MANIFESTS = (
     "tempo-values.yaml",
     "tempo-ingress.yaml",
 )
+# Rendered only where the target needs them (see Target).
+CERT_MANAGER_VALUES = "cert-manager-values.yaml"
+POSTGRES_MANIFEST = "postgres.yaml"
+KIND_CLUSTER = "kind-cluster.yaml"
+CERT_MANAGER_NAMESPACE = "cert-manager"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What differs between the kinds of cluster, and nothing else.
+
+    ``webhooks``: operator charts register admission webhooks (off on kwok: no pod serves
+    them, and the API server would dial fake pod IPs). ``ingress_service``: the ingress
+    controller's Service type (kind has no load balancer: NodePort with host ports, as kind
+    documents; kwok: ClusterIP). ``own_postgres``: the deployer runs the PostgreSQL that
+    ``POSTGRES_HOST`` names (no external database there). ``cert_manager``: the deployer
+    installs cert-manager (a fresh kind cluster has none; Scaleway clusters have it).
+    """
+
+    webhooks: bool
+    ingress_service: str
+    own_postgres: bool
+    cert_manager: bool
+    kind_cluster: bool
+
+
+TARGETS = {
+    "scaleway": Target(webhooks=True, ingress_service="LoadBalancer", own_postgres=False, cert_manager=False,
+                       kind_cluster=False),
+    "kind": Target(webhooks=True, ingress_service="NodePort", own_postgres=True, cert_manager=True, kind_cluster=True),
+    "kwok": Target(webhooks=False, ingress_service="ClusterIP", own_postgres=True, cert_manager=False,
+                   kind_cluster=False),
+}  # fmt: skip
+
+
+def target(env: Environment) -> Target:
+    return TARGETS[env.target]
 
 
 @dataclass(frozen=True)
@@ -86,7 +125,18 @@ def context(env: Environment) -> dict[str, Any]:
             "span_metrics": False,  # Tempo's metrics generator makes them on clusters
         },
     )
+    profile = target(env)
+    postgres_service = str(env.values.get("POSTGRES_HOST", "")).split(".", 1)[0]
     return {
+        "target": profile,
+        "collector_image": {"repository": pins.COLLECTOR_IMAGE, "tag": pins.OTELCOL_VERSION.lstrip("v")},
+        "kind_cluster_name": env.text("CLUSTER_NAME"),
+        "ingress_ports": {
+            "http": env.values.get("INGRESS_HTTP_PORT", 80),
+            "https": env.values.get("INGRESS_HTTPS_PORT", 443),
+        },
+        "postgres_image": pins.POSTGRES_IMAGE,
+        "postgres_service": postgres_service,
         "namespace": namespace,
         "test_namespace": env.text("TEST_NAMESPACE"),
         "environment": env.text("ENV_NAME"),
@@ -119,6 +169,8 @@ def context(env: Environment) -> dict[str, Any]:
             "port": env.values.get("POSTGRES_PORT", 5432),
             "database": env.values.get("POSTGRES_DATABASE", "postgres"),
             "user": env.text("POSTGRES_EXPORTER_USER"),
+            # the deployer's own PostgreSQL (kind, kwok) serves no TLS; external ones must
+            "sslmode": "disable" if profile.own_postgres else "require",
         },
         "log_retention_hours": env.duration("LOG_RETENTION").hours_text,
         "loki_image_tag": pins.LOKI_IMAGE_TAG,
@@ -127,6 +179,16 @@ def context(env: Environment) -> dict[str, Any]:
     }
 
 
+def manifest_names(env: Environment) -> tuple[str, ...]:
+    profile = target(env)
+    extra = (
+        *((KIND_CLUSTER,) if profile.kind_cluster else ()),
+        *((CERT_MANAGER_VALUES,) if profile.cert_manager else ()),
+        *((POSTGRES_MANIFEST,) if profile.own_postgres else ()),
+    )
+    return (*MANIFESTS, *extra)
+
+
 def render_cluster(env: Environment, directory: Path) -> RenderedSet:
     values = context(env)
-    return RenderedSet(directory, {name: render(f"cluster/{name}.j2", values) for name in MANIFESTS})
+    return RenderedSet(directory, {name: render(f"cluster/{name}.j2", values) for name in manifest_names(env)})

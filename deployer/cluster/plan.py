@@ -11,7 +11,17 @@ import json
 from dataclasses import dataclass, field
 
 from deployer import pins
-from deployer.cluster.manifests import POSTGRES_SECRET, SLACK_SECRET, RenderedSet
+from deployer.cluster.charts import ChartSource
+from deployer.cluster.manifests import (
+    CERT_MANAGER_NAMESPACE,
+    CERT_MANAGER_VALUES,
+    KIND_CLUSTER,
+    POSTGRES_MANIFEST,
+    POSTGRES_SECRET,
+    SLACK_SECRET,
+    RenderedSet,
+    target,
+)
 from envconf import Environment, Secret
 from envconf.stack_facts import PVCS as STACK_PVCS
 
@@ -58,10 +68,14 @@ def _secret_manifest(name: str, namespace: str, data: dict[str, str]) -> Secret:
 class Tools:
     """helm and kubectl with the env's context, so every command targets the same cluster."""
 
-    def __init__(self, env: Environment) -> None:
+    def __init__(self, env: Environment, charts: ChartSource | None = None) -> None:
         context = str(env.values.get("KUBE_CONTEXT", ""))
-        self.kube = ("--context", context) if context else ()
-        self.helm_ctx = ("--kube-context", context) if context else ()
+        kubeconfig = (
+            ("--kubeconfig", str(env.repo_path("KUBECONFIG_FILE"))) if env.values.get("KUBECONFIG_FILE") else ()
+        )
+        self.kube = (*kubeconfig, *(("--context", context) if context else ()))
+        self.helm_ctx = (*kubeconfig, *(("--kube-context", context) if context else ()))
+        self.charts = charts or ChartSource()
 
     def apply(self, path: str) -> Command:
         return Command(("kubectl", *self.kube, "apply", "-f", path))
@@ -70,12 +84,10 @@ class Tools:
         return Command(("kubectl", *self.kube, "apply", "-f", "-"), stdin=secret)
 
     def helm(self, release: str, chart_name: str, namespace: str, *values: str) -> Command:
-        chart = pins.CHARTS[chart_name]
         return Command(
             (
-                "helm", *self.helm_ctx, "upgrade", "--install", release, chart.name,
-                "--repo", chart.repo, "--version", chart.version, "--namespace", namespace,
-                "--create-namespace", "--wait", "--timeout", pins.HELM_TIMEOUT, *values,
+                "helm", *self.helm_ctx, "upgrade", "--install", release, *self.charts.reference(chart_name),
+                "--namespace", namespace, "--create-namespace", "--wait", "--timeout", pins.HELM_TIMEOUT, *values,
             )
         )  # fmt: skip
 
@@ -93,13 +105,18 @@ def _secret(env: Environment, key: str, required: bool) -> Secret:
     return Secret(f"<{key} not set>")
 
 
-def up_plan(env: Environment, rendered: RenderedSet, require_secrets: bool = True) -> list[Step]:
+def up_plan(
+    env: Environment, rendered: RenderedSet, require_secrets: bool = True, charts: ChartSource | None = None
+) -> list[Step]:
     """Steps 3-11 of the design's deploy.sh (1 and 2, load and render, happen before).
 
     With ``require_secrets`` (``up``) a missing secret is an error before anything
-    runs; a ``plan`` shows the steps anyway.
+    runs; a ``plan`` shows the steps anyway. What a target lacks is added to the step
+    that needs it: the kind cluster (0), cert-manager before the ClusterIssuer (5), the
+    PostgreSQL ``POSTGRES_HOST`` names before its exporter (8).
     """
-    tools = Tools(env)
+    tools = Tools(env, charts)
+    profile = target(env)
     ns = env.text("NAMESPACE")
 
     def f(name: str) -> str:
@@ -107,11 +124,12 @@ def up_plan(env: Environment, rendered: RenderedSet, require_secrets: bool = Tru
 
     ingress_class = env.text("INGRESS_CLASS")
     steps: list[Step] = []
-    if env.target == "kind":
+    if profile.kind_cluster:
         cluster = env.text("CLUSTER_NAME")
         probe = ("kind", "get", "clusters")
         create = Command(
-            ("kind", "create", "cluster", "--name", cluster, "--wait", "180s"), skip_if_listed=(probe, cluster)
+            ("kind", "create", "cluster", "--name", cluster, "--config", f(KIND_CLUSTER), "--wait", "180s"),
+            skip_if_listed=(probe, cluster),
         )
         steps.append(Step(0, "create the kind cluster if absent", (create,)))
     webhook = (
@@ -120,33 +138,38 @@ def up_plan(env: Environment, rendered: RenderedSet, require_secrets: bool = Tru
     password = _secret(env, "POSTGRES_EXPORTER_PASSWORD", require_secrets)
     slack = _secret_manifest(SLACK_SECRET, ns, {"url": webhook.reveal()})
     postgres = _secret_manifest(POSTGRES_SECRET, ns, {"password": password.reveal()})
+    issuer: tuple[Command, ...] = (tools.apply(f("cluster-issuer.yaml")),)
+    if profile.cert_manager:
+        issuer = (
+            tools.helm("cert-manager", "cert-manager", CERT_MANAGER_NAMESPACE, "--values", f(CERT_MANAGER_VALUES)),
+            *issuer,
+        )
+    exporter: tuple[Command, ...] = (
+        tools.apply_secret(postgres),
+        tools.helm(
+            "postgres-exporter", "prometheus-postgres-exporter", ns, "--values", f("postgres-exporter-values.yaml")
+        ),
+    )
+    if profile.own_postgres:
+        exporter = (exporter[0], tools.apply(f(POSTGRES_MANIFEST)), exporter[1])
     steps += [
         Step(3, "create the namespace", (tools.apply(f("namespace.yaml")),)),
         Step(4, f"install ingress-nginx with class {ingress_class}", (
-            tools.helm(
-                "ingress-nginx", "ingress-nginx", "ingress-nginx",
-                "--set", f"controller.ingressClassResource.name={ingress_class}",
-                "--set", f"controller.ingressClassResource.controllerValue=k8s.io/{ingress_class}",
-                "--set", f"controller.ingressClass={ingress_class}",
-                "--set", f"controller.electionID={ingress_class}-leader",
-            ),
+            tools.helm("ingress-nginx", "ingress-nginx", "ingress-nginx", "--values", f("ingress-nginx-values.yaml")),
         )),
-        Step(5, f"apply the ClusterIssuer {env.text('CLUSTER_ISSUER')}", (tools.apply(f("cluster-issuer.yaml")),)),
+        Step(5, ("install cert-manager and " if profile.cert_manager else "")
+             + f"apply the ClusterIssuer {env.text('CLUSTER_ISSUER')}", issuer),
         Step(6, "install kube-prometheus-stack (release prom-stack)", (
             tools.apply_secret(slack),
             tools.helm("prom-stack", "kube-prometheus-stack", ns, "--values", f("prometheus-values.yaml")),
         )),
         Step(7, "install the OpenTelemetry operator, the collector and the instrumentation", (
             tools.helm("opentelemetry-operator", "opentelemetry-operator", ns,
-                       "--set", "manager.collectorImage.repository=otel/opentelemetry-collector-contrib"),
+                       "--values", f("opentelemetry-operator-values.yaml")),
             tools.apply(f("otel-collector.yaml")),
             tools.apply(f("instrumentation.yaml")),
         )),
-        Step(8, "install the Postgres exporter with its secret", (
-            tools.apply_secret(postgres),
-            tools.helm("postgres-exporter", "prometheus-postgres-exporter", ns,
-                       "--values", f("postgres-exporter-values.yaml")),
-        )),
+        Step(8, "install the Postgres exporter with its secret", exporter),
         Step(9, "apply the ServiceMonitors and the conformance rules", (
             tools.apply(f("service-monitors.yaml")),
             tools.apply(f("conformance-rules.yaml")),
@@ -185,7 +208,9 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
         Step(9, "remove the ServiceMonitors and the conformance rules", (
             delete("conformance-rules.yaml"), delete("service-monitors.yaml"),
         )),
-        Step(8, "remove the Postgres exporter", (uninstall("postgres-exporter"),)),
+        Step(8, "remove the Postgres exporter", (
+            uninstall("postgres-exporter"), *((delete(POSTGRES_MANIFEST),) if target(env).own_postgres else ()),
+        )),
         Step(7, "remove the collector, instrumentation and operator", (
             delete("instrumentation.yaml"), delete("otel-collector.yaml"), uninstall("opentelemetry-operator"),
         )),

@@ -1,0 +1,109 @@
+"""The cluster deploy of an env rendered with the real pinned charts, offline, for the render tests.
+
+Everything comes from the deployer's own plan: its values files, its manifests and the
+exact ``helm upgrade --install`` releases ``up`` would run, each through ``helm template``
+(helm built at the pinned version) from the offline chart mirror ``../shared/charts``.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deployer import pins
+from deployer.cluster.chart_render import Release, releases, template
+from deployer.cluster.charts import ChartSource
+from deployer.cluster.manifests import render_cluster
+from deployer.cluster.plan import up_plan
+from deployer.local.helm_build import build_helm
+from deployer.local.layout import REPO_ROOT
+from envconf import Environment, load_environment
+
+CHARTS = ChartSource.from_option(str(REPO_ROOT.parent / "shared" / "charts"))
+CLUSTER_ENVS = ("dev", "kind", "kwok")
+SECRETS = {
+    "SLACK_WEBHOOK_URL": "https://hooks.example.invalid/services/TSECRET/BSECRET/render-secret-42",
+    "POSTGRES_EXPORTER_PASSWORD": "render-pg-secret-42",
+}
+# Manifests the plan applies with kubectl (the rest of the rendered files are values files).
+APPLIED = ("namespace.yaml", "cluster-issuer.yaml", "otel-collector.yaml", "instrumentation.yaml",
+           "service-monitors.yaml", "conformance-rules.yaml", "tempo-ingress.yaml", "postgres.yaml")  # fmt: skip
+
+
+@dataclass
+class ClusterRender:
+    """One env's deploy: our rendered files, the plan's releases, and each release's manifests."""
+
+    env: Environment
+    directory: Path
+    files: dict[str, str]
+    releases: dict[str, Release]
+    manifests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def applied(self) -> list[dict[str, Any]]:
+        """The objects of the manifests the plan applies itself (not through helm)."""
+        return [
+            doc
+            for name in APPLIED
+            if name in self.files
+            for doc in yaml.safe_load_all(self.files[name])
+            if isinstance(doc, dict)
+        ]
+
+    def objects(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(release or "kubectl", object) for everything the deploy creates."""
+        for release, docs in self.manifests.items():
+            for doc in docs:
+                yield release, doc
+        for doc in self.applied():
+            yield "kubectl", doc
+
+    def find(self, kind: str, name: str | None = None, release: str | None = None) -> list[dict[str, Any]]:
+        return [
+            doc
+            for where, doc in self.objects()
+            if doc.get("kind") == kind
+            and (name is None or doc.get("metadata", {}).get("name") == name)
+            and (release is None or where == release)
+        ]
+
+    def one(self, kind: str, name: str, release: str | None = None) -> dict[str, Any]:
+        found = self.find(kind, name, release)
+        assert len(found) == 1, f"{self.env.name}: expected one {kind} {name}, rendered {len(found)}"
+        return found[0]
+
+    def secret_file(self, name: str, key: str, release: str | None = None) -> str:
+        secret = self.one("Secret", name, release)
+        if key in secret.get("stringData", {}):
+            return str(secret["stringData"][key])
+        return base64.b64decode(secret["data"][key]).decode()
+
+
+def helm() -> Path:
+    return build_helm()
+
+
+def _environment(name: str) -> Environment:
+    return load_environment(name, environ=SECRETS)
+
+
+@functools.cache
+def rendered(name: str) -> ClusterRender:
+    """The env's deploy, rendered once per process."""
+    env = _environment(name)
+    directory = Path(tempfile.mkdtemp(prefix=f"obsconf-render-{name}-"))
+    files = render_cluster(env, directory)
+    files.write()
+    steps = up_plan(env, files, require_secrets=True, charts=CHARTS)
+    result = ClusterRender(env, directory, files.files, {r.name: r for r in releases(steps)})
+    binary = helm()
+    for release in result.releases.values():
+        result.manifests[release.name] = template(binary, release, pins.KUBERNETES_VERSION)
+    return result

@@ -1,0 +1,162 @@
+"""ServiceMonitors against the Services the charts render: what Prometheus would scrape, and as which job.
+
+Prometheus (operator v0.83) selects ServiceMonitors by the Prometheus CR's
+``serviceMonitorSelector``; each monitor selects Services by labels in its namespaces;
+each endpoint names a Service port; the target's ``job`` is the Service's ``jobLabel``
+label if the monitor names one, else the Service's name.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.cluster_render import CLUSTER_ENVS, ClusterRender, rendered
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class Target:
+    monitor: str
+    namespace: str
+    service: str
+    port: str
+    job: str
+    pods: frozenset[tuple[str, str]]  # the Service's pod selector
+    target_port: str
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if not selector:
+        return True
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        key, operator, values = expression["key"], expression["operator"], expression.get("values", [])
+        present = key in labels
+        if not {
+            "In": present and labels.get(key) in values,
+            "NotIn": not present or labels.get(key) not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }[operator]:
+            return False
+    return True
+
+
+def collector_services(collector: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Services the OpenTelemetry operator v0.131.0 makes for a collector (not a chart's: modelled).
+
+    From its internal/manifests/collector/service.go: base, headless and monitoring, all
+    with the collector's labels and the component label; the base and headless ones carry
+    the receivers' ports and spec.ports, the monitoring one port ``monitoring`` 8888;
+    ``operator.opentelemetry.io/collector-service-type`` tells them apart.
+    """
+    name, namespace = collector["metadata"]["name"], collector["metadata"]["namespace"]
+    selector = {
+        "app.kubernetes.io/managed-by": "opentelemetry-operator",
+        "app.kubernetes.io/instance": f"{namespace}.{name}",
+        "app.kubernetes.io/part-of": "opentelemetry",
+        "app.kubernetes.io/component": "opentelemetry-collector",
+    }
+    receivers = collector["spec"]["config"]["receivers"]["otlp"]["protocols"]
+    ports = [{"name": p["name"], "port": p["port"]} for p in collector["spec"].get("ports", [])]
+    ports += [
+        {"name": f"otlp-{proto}", "port": int(cfg["endpoint"].rsplit(":", 1)[1])} for proto, cfg in receivers.items()
+    ]
+
+    def service(suffix: str, kind: str, service_ports: list[dict[str, Any]], extra: dict[str, str]) -> dict[str, Any]:
+        full = f"{name}-collector{suffix}"
+        labels = {**selector, "app.kubernetes.io/name": full, "operator.opentelemetry.io/collector-service-type": kind}
+        return {
+            "kind": "Service",
+            "metadata": {"name": full, "namespace": namespace, "labels": {**labels, **extra}},
+            "spec": {"selector": selector, "ports": service_ports},
+        }
+
+    return [
+        service("", "base", ports, {}),
+        service("-headless", "headless", ports, {"operator.opentelemetry.io/collector-headless-service": "Exists"}),
+        service("-monitoring", "monitoring", [{"name": "monitoring", "port": 8888}],
+                {"operator.opentelemetry.io/collector-monitoring-service": "Exists"}),
+    ]  # fmt: skip
+
+
+def scrape_targets(deploy: ClusterRender) -> list[Target]:
+    namespace = deploy.env.text("NAMESPACE")
+
+    def placed(release: str, doc: dict[str, Any]) -> dict[str, Any]:
+        meta = doc.setdefault("metadata", {})
+        meta.setdefault("namespace", deploy.releases[release].namespace if release in deploy.releases else namespace)
+        return doc
+
+    services = [placed(where, doc) for where, doc in deploy.objects() if doc.get("kind") == "Service"]
+    for collector in deploy.find("OpenTelemetryCollector"):
+        services += collector_services(collector)
+    prometheus = deploy.one("Prometheus", "prom-stack-kube-prometheus-prometheus", "prom-stack")
+    monitors = [
+        placed(where, doc)
+        for where, doc in deploy.objects()
+        if doc.get("kind") == "ServiceMonitor"
+        and _selects(prometheus["spec"]["serviceMonitorSelector"], doc["metadata"].get("labels", {}))
+    ]
+    targets = []
+    for monitor in monitors:
+        spec = monitor["spec"]
+        names = spec.get("namespaceSelector", {})
+        in_namespaces = None if names.get("any") else set(names.get("matchNames") or [monitor["metadata"]["namespace"]])
+        for service in services:
+            meta = service["metadata"]
+            if in_namespaces is not None and meta["namespace"] not in in_namespaces:
+                continue
+            if not _selects(spec["selector"], meta.get("labels", {})):
+                continue
+            ports = {p.get("name"): p for p in service["spec"].get("ports", [])}
+            job = meta.get("labels", {}).get(spec.get("jobLabel", ""), meta["name"])
+            for endpoint in spec["endpoints"]:
+                port = ports.get(endpoint.get("port"))
+                if port is None:
+                    continue
+                targets.append(Target(
+                    monitor=monitor["metadata"]["name"], namespace=meta["namespace"], service=meta["name"],
+                    port=endpoint["port"], job=job,
+                    pods=frozenset(service["spec"].get("selector", {}).items()),
+                    target_port=str(port.get("targetPort", port["port"])),
+                ))  # fmt: skip
+    return targets
+
+
+@pytest.fixture(params=CLUSTER_ENVS)
+def deploy(request: pytest.FixtureRequest) -> ClusterRender:
+    return rendered(request.param)
+
+
+# 6. The monitors select the Services the charts (and the operator) make, each pod port once.
+def test_service_monitors_select_the_exporter_and_the_collector_once(deploy: ClusterRender) -> None:
+    targets = scrape_targets(deploy)
+    ours = [t for t in targets if t.monitor in {"otel-collector", "postgres-exporter"}]
+    assert {(t.monitor, t.service, t.port) for t in ours} == {
+        ("otel-collector", "otel-collector-collector-monitoring", "monitoring"),
+        ("otel-collector", "otel-collector-collector", "prometheus"),
+        ("postgres-exporter", "postgres-exporter-prometheus-postgres-exporter", "http"),
+    }, ours
+    scraped = Counter((t.namespace, t.pods, t.target_port) for t in targets if t.pods)
+    twice = [(t.monitor, t.service, t.port) for t in targets if scraped[(t.namespace, t.pods, t.target_port)] > 1]
+    assert not twice, f"pod ports scraped more than once: {twice}"
+
+
+# 7. Every job SCRAPE_JOBS expects up is a job some monitor creates (on the clusters whose own
+# Prometheus the suites query; kwok's suites read the local stack's Prometheus).
+@pytest.mark.parametrize("name", ["dev", "kind"])
+def test_every_expected_scrape_job_is_created(name: str) -> None:
+    deploy = rendered(name)
+    jobs = {t.job for t in scrape_targets(deploy)}
+    expected = {j.strip() for j in deploy.env.text("SCRAPE_JOBS").split(",")}
+    assert expected <= jobs, (
+        f"SCRAPE_JOBS not created by any ServiceMonitor: {sorted(expected - jobs)}; created: {sorted(jobs)}"
+    )
+    assert deploy.env.text("COLLECTOR_JOB") in jobs
