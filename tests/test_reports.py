@@ -121,6 +121,27 @@ def test_everything_deselected_exits_5_naming_the_selection(tmp_path: Path, para
     assert "suites/test_k8s_workloads.py::test_every_pod_ready_and_not_restarting" in deselected["checks"]
 
 
+def test_unreachable_stack_is_an_incomplete_run_not_a_verdict(tmp_path: Path) -> None:
+    """Exit 3 (nothing answers): whatever ran before it, the report must not read PASSED."""
+    from envconf.environment import ENVIRONMENTS_DIR
+    from tests.breakage import free_port
+
+    text = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
+    for key in ("PROMETHEUS_URL", "ALERTMANAGER_URL", "LOGS_URL", "TRACES_URL"):
+        line = next(x for x in text.splitlines() if x.startswith(f"{key}="))
+        text = text.replace(line, f'{key}="http://127.0.0.1:{free_port()}"')
+    env_file = tmp_path / "dead.env"
+    env_file.write_text(text)
+    argv = [sys.executable, "-m", "pytest", "suites/test_metrics.py", "--env", str(env_file), "--no-stack-up",
+            "--reports-dir", str(tmp_path / "reports")]  # fmt: skip
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    assert result.returncode == 3, result.stdout[-3000:]
+    [run_dir] = [p for p in (tmp_path / "reports").glob("*/*") if p.name != "latest"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["verdict"], summary["exit_code"]) == ("incomplete (exit code 3)", 3)
+    assert 'id="verdict">INCOMPLETE (EXIT CODE 3)<' in (run_dir / "report.html").read_text()
+
+
 def test_prometheus_links_from_messages() -> None:
     links = prometheus_links("looked at: Prometheus: GET https://prom.example/api/v1/query?query=up == 0\n")
     assert links == [("up == 0", "https://prom.example/graph?g0.expr=up%20%3D%3D%200&g0.tab=1")]
