@@ -37,7 +37,7 @@ def _cluster(args: argparse.Namespace) -> int:
     if args.action == "up":
         commands.up(env, charts=charts)
     elif args.action == "plan":
-        commands.plan(env, show_manifests=not args.no_manifests, charts=charts)
+        commands.plan(env, show_manifests=not args.no_manifests, charts=charts, render_charts=args.template)
     elif args.action == "diff":
         commands.diff(env, charts=charts)
     else:
@@ -72,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             cluster.add_argument("--delete-data", action="store_true", help="also delete the PVCs (data loss)")
         if action == "plan":
             cluster.add_argument("--no-manifests", action="store_true", help="print the commands only")
+            cluster.add_argument(
+                "--template", action="store_true", help="also render every release with helm template (pinned helm)"
+            )
     args = parser.parse_args(argv)
     try:
         return _local(args) if args.command == "local" else _cluster(args)

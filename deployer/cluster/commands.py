@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from deployer import pins
+from deployer.cluster.chart_render import RenderError, releases, template
 from deployer.cluster.charts import ChartError, ChartSource
 from deployer.cluster.manifests import RenderedSet, render_cluster
 from deployer.cluster.plan import Command, Step, Tools, down_plan, up_plan
 from deployer.cluster.runner import DeployError, Runner
+from deployer.local.helm_build import build_helm
 from deployer.local.layout import REPO_ROOT
 from envconf import Environment
 
@@ -43,17 +47,36 @@ def up(env: Environment, out: Callable[[str], None] = print, charts: ChartSource
     Runner(env, out).run(steps)
 
 
+def _template(env: Environment, rendered: RenderedSet, charts: ChartSource, out: Callable[[str], None]) -> None:
+    """Every release through ``helm template`` (pinned helm) with the values files, in a scratch directory."""
+    with tempfile.TemporaryDirectory(prefix="obsconf-plan-") as scratch:
+        scratch_set = RenderedSet(Path(scratch), rendered.files)
+        scratch_set.write()
+        helm = build_helm()
+        for release in releases(_steps(env, scratch_set, charts, require_secrets=False)):
+            try:
+                objects = template(helm, release, pins.KUBERNETES_VERSION)
+            except RenderError as e:
+                raise DeployError(env.mask(str(e))) from e
+            kinds = sorted({str(o.get("kind")) for o in objects})
+            out(f"  helm template {release.name}: {len(objects)} objects ({', '.join(kinds)})")
+
+
 def plan(
     env: Environment,
     out: Callable[[str], None] = print,
     show_manifests: bool = True,
     charts: ChartSource | None = None,
+    render_charts: bool = False,
 ) -> None:
     rendered = _checked(env)
     source = charts or ChartSource()
     out(f"step 1: load {env.path}")
     out(f"step 2: render {len(rendered.files)} files into {rendered.directory} (charts from {source.describe()})")
     Runner(env, out, dry_run=True).run(_steps(env, rendered, source, require_secrets=False))
+    if render_charts:
+        out(f"releases rendered with the charts from {source.describe()}, Kubernetes {pins.KUBERNETES_VERSION}:")
+        _template(env, rendered, source, out)
     if show_manifests:
         for name, text in rendered.files.items():
             out(f"--- {rendered.path(name)}")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import time
 from collections.abc import Callable
 
 from deployer.cluster.plan import Command, Step
+from deployer.local.helm_build import build_helm
 from envconf import Environment
 
 COMMAND_TIMEOUT = 15 * 60.0
@@ -25,10 +27,17 @@ class Runner:
     def _masked(self, text: str) -> str:
         return self.env.mask(text)
 
+    def _argv(self, command: Command) -> list[str]:
+        """helm from PATH, else the project's pinned build (so a machine without helm can deploy)."""
+        argv = list(command.argv)
+        if argv[0] == "helm" and shutil.which("helm") is None:
+            argv[0] = str(build_helm())
+        return argv
+
     def _execute(self, command: Command) -> subprocess.CompletedProcess[str]:
         try:
             return subprocess.run(
-                list(command.argv),
+                self._argv(command),
                 input=command.stdin.reveal() if command.stdin is not None else None,
                 capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False,
             )  # fmt: skip
