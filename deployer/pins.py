@@ -54,6 +54,10 @@ AMTOOL = GoInstallable(
 )
 # Debian's Prometheus 2.x stays installed, not run by the stack: queries are tested on both majors.
 PROMETHEUS_2X = "/usr/bin/prometheus"
+# The operators the clusters run: kube-prometheus-stack's appVersion, and the
+# opentelemetry-operator chart's (its collectors run COLLECTOR_IMAGE at OTELCOL_VERSION).
+PROMETHEUS_OPERATOR_VERSION = "v0.83.0"
+OPENTELEMETRY_OPERATOR_VERSION = "0.131.0"
 
 JAEGER = SourceModule("jaeger", "github.com/jaegertracing/jaeger", "v1.76.0", "./cmd/jaeger")
 VICTORIALOGS = SourceModule(
@@ -139,3 +143,20 @@ HELM_VERSION = "v3.22.0"
 # etcd its go.mod requires), kwok for the nodes and the pods' lifecycle.
 KUBERNETES_VERSION = "v1.33.13"
 KWOK_VERSION = "v0.8.0"
+# The operators the kwok target runs as processes (deployer/local/operator_build.py), at the
+# versions the charts above deploy; cert-manager's controller through the project's own entry
+# point (deployer/local/certmanager), linked against the chart's cert-manager module version.
+PROMETHEUS_OPERATOR = SourceModule(
+    "prometheus-operator",
+    "github.com/prometheus-operator/prometheus-operator",
+    PROMETHEUS_OPERATOR_VERSION,
+    "./cmd/operator",
+    PROMETHEUS_OPERATOR_VERSION.lstrip("v"),
+)
+OPENTELEMETRY_OPERATOR = SourceModule(
+    "opentelemetry-operator",
+    "github.com/open-telemetry/opentelemetry-operator",
+    f"v{OPENTELEMETRY_OPERATOR_VERSION}",
+    ".",
+)
+CERT_MANAGER_VERSION = CHARTS["cert-manager"].version
