@@ -1,13 +1,20 @@
-# The README's two commands. Each installs what it needs (Python deps here; Debian
-# packages and Go builds through `python -m deployer local up`), so both work on a
-# fresh machine.
-PYTHON ?= python3
+# The README's two commands. Each installs what it needs (Python deps into the project's
+# virtual environment .venv, never the system interpreter; Debian packages, as root, and Go
+# builds through `python -m deployer local up`), so both work on a fresh machine.
+BOOTSTRAP_PYTHON ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
 .PHONY: conformance test deps stack tools lint typecheck unit down
 
-deps:
+deps: $(VENV)/.deps
+
+# Debian's python3 needs python3-venv for `-m venv`: installed as root when missing.
+$(VENV)/.deps: pyproject.toml
+	$(BOOTSTRAP_PYTHON) -m venv $(VENV) 2>/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq python3-venv >/dev/null && $(BOOTSTRAP_PYTHON) -m venv --clear $(VENV); }
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
 
 stack: deps
 	$(PYTHON) -m deployer local up

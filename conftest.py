@@ -1,11 +1,7 @@
-"""Root conftest: only loads the fixture plugins (suites -> fixtures -> clients -> envconf)."""
+"""Root conftest: only loads the fixture plugins (suites -> fixtures -> clients -> envconf).
 
-pytest_plugins = (
-    "fixtures.options",
-    "fixtures.stack",
-    "fixtures.backends",
-    "fixtures.k8s",
-    "fixtures.reporting",
-    "fixtures.pod_logs",
-    "fixtures.port_forward",
-)
+The list lives in fixtures/plugin.py, which an installed package also registers as its
+pytest11 entry point; pytest loads each plugin module once, whichever asks first.
+"""
+
+pytest_plugins = ("fixtures.plugin",)

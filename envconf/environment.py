@@ -10,11 +10,13 @@ from typing import TypeVar
 
 from envconf.envfile import Entry, parse_env_file
 from envconf.errors import EnvFileError
+from envconf.paths import PROJECT_ROOT
 from envconf.schema import KEYS, SECRET_KEYS
 from envconf.secrets import Secret, mask
 from envconf.values import Duration, Endpoint, Quantity
 
-ENVIRONMENTS_DIR = Path(__file__).resolve().parent.parent / "environments"
+# $OBSCONF_ENVIRONMENTS, else environments/ of the checkout (or of the current directory, when installed)
+ENVIRONMENTS_DIR = Path(os.environ.get("OBSCONF_ENVIRONMENTS") or PROJECT_ROOT / "environments")
 SECRETS_FILE = "secrets.env"
 
 T = TypeVar("T")

@@ -7,7 +7,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from envconf.paths import PROJECT_ROOT
+
+REPO_ROOT = PROJECT_ROOT  # the checkout, or the current directory when installed
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,92 @@
+"""``pip install .`` (not editable) gives a working obs-conformance.
+
+The wheel is built from a copy of the sources (nothing written into the checkout),
+installed (``--no-index``, offline) into a fresh virtual environment that borrows this
+interpreter's site-packages for the dependencies, and run from an empty
+directory, so only the installed package can answer: ``python -m deployer --help``,
+and the suites collected through the pytest11 entry point, no conftest.py in sight.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envconf.paths import PROJECT_ROOT
+
+pytestmark = pytest.mark.slow
+SOURCES = ("pyproject.toml", "README.md", "envconf", "clients", "fixtures", "deployer", "suites")
+TIMEOUT = 300
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert done.returncode == 0, f"`{' '.join(argv)}` in {cwd} exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("wheel")
+    source = root / "src"
+    for name in SOURCES:
+        path = PROJECT_ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            source.mkdir(exist_ok=True)
+            shutil.copy2(path, source / name)
+    dist = root / "dist"
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)], root)  # fmt: skip
+    [wheel] = dist.glob("obs_conformance-*.whl")
+    venv = root / "venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], root)
+    python = venv / "bin" / "python"
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)], root)  # fmt: skip
+    # The dependencies: this interpreter's site-packages, after the venv's own (plain path lines
+    # in a .pth: the .pth files there, such as an editable install of the checkout, are not read).
+    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root).strip())
+    (site / "dependencies.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
+    return python
+
+
+def clean_env(cwd: Path) -> dict[str, str]:
+    """No PYTHONPATH, nothing pointing back at the checkout."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OBSCONF_ENVIRONMENTS", "OBSCONF_STATE")}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return {**env, "HOME": env.get("HOME", str(cwd))}
+
+
+def test_packages_and_templates_come_from_the_wheel(venv_python: Path, tmp_path: Path) -> None:
+    out = run(
+        [str(venv_python), "-c", "import deployer.cluster, deployer.local.stack, suites, fixtures.plugin, deployer.render as r;"
+         "print(deployer.cluster.__file__); print(suites.__file__); print(sorted(p.name for p in r.TEMPLATES.rglob('*.j2')))"],
+        tmp_path,
+        clean_env(tmp_path),
+    )  # fmt: skip
+    venv = str(venv_python.parent.parent)
+    cluster, suites, templates = out.splitlines()
+    assert cluster.startswith(venv) and suites.startswith(venv), out
+    assert "prometheus.yml.j2" in templates and "prometheus-values.yaml.j2" in templates, templates
+
+
+def test_deployer_help_runs_installed(venv_python: Path, tmp_path: Path) -> None:
+    out = run([str(venv_python), "-m", "deployer", "--help"], tmp_path, clean_env(tmp_path))
+    assert "local" in out and "up" in out, out
+
+
+def test_suites_collect_through_the_entry_point(venv_python: Path, tmp_path: Path) -> None:
+    """From an empty directory: the plugin comes from the entry point, env files from --env-dir."""
+    out = run(
+        [str(venv_python), "-m", "pytest", "--pyargs", "suites", "--collect-only", "-q", "-p", "no:cacheprovider",
+         "--env", "local", "--env-dir", str(PROJECT_ROOT / "environments"), "--no-stack-up"],
+        tmp_path,
+        clean_env(tmp_path),
+    )  # fmt: skip
+    assert "test_traces.py::" in out and "tests collected" in out, out
+    assert not (tmp_path / "conftest.py").exists()
