@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from clients.alertmanager import AlertmanagerClient
+from clients.durations import duration_seconds
 from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from clients.slack_mock import SlackMessage, SlackMockClient
 from envconf import Environment
 from fixtures.alerting import assert_no_more_slack, wait_for_slack
 from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_promql
+from fixtures.readback import prometheus_time, read_fresh
 
 pytestmark = [pytest.mark.alerting]
 
@@ -132,24 +133,49 @@ def test_silence_suppresses_and_is_expired(
 
 
 def test_watchdog_fires_but_never_reaches_slack(
+    env: Environment,
     patience: Callable[[str], Patience],
     prometheus: PrometheusClient,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
 ) -> None:
-    read_promql(
-        prometheus, 'ALERTS{alertname="Watchdog", alertstate="firing"}', bool, patience("ALERT"),
+    """Watchdog evaluated during this check and kept fresh in Alertmanager by a Prometheus that sends it now.
+
+    Alertmanager holds an alert until its endsAt (minutes): one left by a Prometheus that has
+    stopped sending looks the same in a list. Prometheus resends a firing alert every
+    ``rules.alert.resend-delay``, so the alert's ``updatedAt`` must be newer than that.
+    """
+    since = prometheus_time(prometheus)
+    read_fresh(
+        prometheus, 'ALERTS{alertname="Watchdog", alertstate="firing"}', lambda v: v == 1, since, patience("ALERT"),
         "the Watchdog alert firing in Prometheus (the dead man's switch)",
     )  # fmt: skip
+    resend = str(prometheus.get_json("/api/v1/status/flags")["data"]["rules.alert.resend-delay"])
+    # one resend period, an evaluation to notice, and a scrape's worth of slack for clocks and delivery
+    bound = (
+        duration_seconds(resend)
+        + env.duration("EVALUATION_INTERVAL").seconds
+        + env.duration("SCRAPE_INTERVAL").seconds
+        + 2
+    )
 
     def probe() -> Observation[list[dict[str, Any]]]:
         found = alertmanager.alerts(['alertname="Watchdog"'])
-        return Observation(found, bool(found), "no Watchdog alert")
+        now = datetime.now(UTC)
+        ages = [
+            (now - datetime.fromisoformat(str(a["updatedAt"]).replace("Z", "+00:00"))).total_seconds() for a in found
+        ]
+        current = [a for a, age in zip(found, ages, strict=True) if age <= bound]
+        shown = f"Watchdog alerts last updated {[f'{age:.0f}s ago' for age in ages]}" if found else "no Watchdog alert"
+        return Observation(current, bool(current), shown)
 
     watchdogs = wait_for(
         probe,
         patience=patience("ALERT"),
-        expected="the Watchdog alert, sent by Prometheus",
+        expected=(
+            f"the Watchdog alert, updated by Prometheus within the last {bound:g}s "
+            f"(it resends firing alerts every {resend}; an older one is left over, nobody sends it)"
+        ),
         where=f'Alertmanager: GET {alertmanager.url("/api/v2/alerts")}?filter=alertname="Watchdog"',
     ).value
     receivers = sorted({str(r["name"]) for a in watchdogs for r in a["receivers"]})

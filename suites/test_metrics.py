@@ -1,5 +1,11 @@
 """Metrics: OTLP instruments through the collector's prometheus exporter read back with the
-right names, units, values and labels; every scrape target up at the env's interval; key series."""
+right names, units, values and labels; every scrape target up at the env's interval; key series.
+
+Every read-back proves this run's data: the synthetic series carry the probe id; targets and
+key series need a sample newer than the check's start (on Prometheus' clock), and counters must
+grow from the value they had then. A producer that stopped, whose last samples still answer
+within Prometheus' lookback, fails.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,12 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.polling import Patience
+from clients.durations import duration_seconds
+from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from envconf import Environment
-from envconf.values import parse_duration
 from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_series
+from fixtures.readback import fresh, prometheus_time, read_fresh, read_growth, read_series
 
 pytestmark = [pytest.mark.metrics]
 
@@ -48,35 +54,74 @@ def test_counter_gauge_histogram_names_units_values(
 
 
 @pytest.mark.smoke
-def test_every_expected_target_up_at_env_interval(env: Environment, prometheus: PrometheusClient) -> None:
+def test_every_expected_target_up_at_env_interval(
+    env: Environment, patience: Callable[[str], Patience], prometheus: PrometheusClient
+) -> None:
+    since = prometheus_time(prometheus)
+    expected_jobs = [job.strip() for job in env.text("SCRAPE_JOBS").split(",")]
     targets = prometheus.targets()
     by_job: dict[str, list[str]] = {}
     for target in targets:
         by_job.setdefault(target.job, []).append(target.health)
-    expected_jobs = [job.strip() for job in env.text("SCRAPE_JOBS").split(",")]
     missing = [job for job in expected_jobs if job not in by_job]
     assert not missing, f"Prometheus: no scrape target for jobs {missing} (jobs: {sorted(by_job)})"
+
+    promql = fresh("up", since)
+
+    def scraped() -> Observation[list[str]]:
+        seen = {s.labels.get("job", "") for s in prometheus.query(promql)}
+        unscraped = [job for job in expected_jobs if job not in seen]
+        return Observation(unscraped, not unscraped, f"jobs not scraped since: {unscraped}")
+
+    wait_for(
+        scraped,
+        patience=patience("METRIC"),
+        expected=f"a scrape of every job {expected_jobs} after the check started (Prometheus time {since:.3f})",
+        where=f"Prometheus: GET {prometheus.query_url(promql)}",
+    )
+    targets = prometheus.targets()  # health as of those scrapes
     down = [f"{t.job} {t.instance}: {t.health} ({t.last_error})" for t in targets if t.health != "up"]
     assert not down, "Prometheus: targets not up:\n  " + "\n  ".join(down)
     interval = env.duration("SCRAPE_INTERVAL")
     wrong = {
         f"{t.job} {t.instance}": t.scrape_interval
         for t in targets
-        if t.job in expected_jobs and parse_duration(t.scrape_interval).seconds != interval.seconds
+        if t.job in expected_jobs and duration_seconds(t.scrape_interval) != interval.seconds
     }
     assert not wrong, f"Prometheus: scrape intervals {wrong}, expected {interval} (SCRAPE_INTERVAL)"
 
 
 @pytest.mark.parametrize(
-    ("promql", "what"),
+    ("selector", "kind", "what"),
     [
-        ("pg_up == 1", "postgres-exporter reaches PostgreSQL"),
-        ('count({__name__=~"pg_stat_database_.+"}) > 0', "pg_stat_database_* series"),
-        ("count(pg_stat_activity_count) > 0", "pg_stat_activity_count"),
-        ('count(node_cpu_seconds_total{mode="idle"}) > 0', "node_cpu_seconds_total"),
-        ("node_memory_MemAvailable_bytes > 0", "node_memory_* series"),
+        pytest.param("pg_up", "is 1", "postgres-exporter: pg_up (it reaches PostgreSQL)", id="pg_up"),
+        pytest.param(
+            "pg_stat_database_xact_commit",
+            "grows",
+            "postgres-exporter: pg_stat_database_xact_commit",
+            id="pg_stat_database",
+        ),
+        pytest.param(
+            "pg_stat_activity_count", "is sampled", "postgres-exporter: pg_stat_activity_count", id="pg_stat_activity"
+        ),
+        pytest.param(
+            'node_cpu_seconds_total{mode="idle"}', "grows", "node-exporter: node_cpu_seconds_total", id="node_cpu"
+        ),
+        pytest.param(
+            "node_memory_MemAvailable_bytes",
+            "is positive",
+            "node-exporter: node_memory_MemAvailable_bytes",
+            id="node_memory",
+        ),
     ],
 )
-def test_key_series_present(prometheus: PrometheusClient, promql: str, what: str) -> None:
-    samples = prometheus.query(promql)
-    assert samples, f"Prometheus: {what}: {prometheus.query_url(promql)} returned an empty vector"
+def test_key_series_present(
+    patience: Callable[[str], Patience], prometheus: PrometheusClient, selector: str, kind: str, what: str
+) -> None:
+    """Sampled during this check (counters: grown since its start), not left over from before it."""
+    since = prometheus_time(prometheus)
+    if kind == "grows":
+        read_growth(prometheus, selector, since, patience("METRIC"), what)
+        return
+    accept = {"is 1": lambda v: v == 1, "is positive": lambda v: v > 0, "is sampled": lambda v: True}[kind]
+    read_fresh(prometheus, selector, accept, since, patience("METRIC"), f"{what} {kind}")

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from envconf import Environment
+from fixtures.readback import prometheus_time
 
 pytestmark = [pytest.mark.alerting, pytest.mark.metrics]
 
@@ -23,6 +29,7 @@ REQUIRED = (
     "KubePersistentVolumeFillingUp",
     "ConformanceSyntheticAlert",
 )
+_RFC3339 = re.compile(r"(?P<head>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<fraction>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
 RULE_TESTS = Path(__file__).resolve().parent / "rules" / "conformance_rules_test.yml"
 
 
@@ -32,8 +39,31 @@ def test_required_alerts_loaded(prometheus: PrometheusClient) -> None:
     assert not missing, f"Prometheus: alerting rules {missing} not loaded (loaded: {sorted(loaded)})"
 
 
-def test_every_rule_evaluates_without_error(prometheus: PrometheusClient) -> None:
-    broken = [f"{r['group']}/{r['name']}: {r.get('lastError')}" for r in prometheus.rules() if r.get("health") != "ok"]
+def evaluated_at(rule: dict[str, Any]) -> float:
+    """A rule's ``lastEvaluation`` (RFC 3339, nanoseconds) as Unix seconds; 0 if never evaluated."""
+    found = _RFC3339.match(str(rule.get("lastEvaluation") or ""))
+    if found is None or found["head"].startswith("0001-"):
+        return 0.0
+    zone = "+00:00" if found["zone"] == "Z" else found["zone"]
+    return datetime.fromisoformat(f"{found['head']}.{(found['fraction'] or '0')[:6]}{zone}").timestamp()
+
+
+def test_every_rule_evaluates_without_error(patience: Callable[[str], Patience], prometheus: PrometheusClient) -> None:
+    """Health from an evaluation after the check started, not one left over from before it."""
+    since = prometheus_time(prometheus)
+
+    def probe() -> Observation[list[dict[str, Any]]]:
+        rules = prometheus.rules()
+        old = [f"{r['group']}/{r['name']} (last {r.get('lastEvaluation')})" for r in rules if evaluated_at(r) <= since]
+        return Observation(rules, bool(rules) and not old, f"{len(rules)} rules; not evaluated since: {old[:5]}")
+
+    rules = wait_for(
+        probe,
+        patience=patience("ALERT"),
+        expected=f"every rule evaluated after the check started (Prometheus time {since:.3f})",
+        where=f"Prometheus: GET {prometheus.url('/api/v1/rules')}",
+    ).value
+    broken = [f"{r['group']}/{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") != "ok"]
     assert not broken, "Prometheus: rules with evaluation errors:\n  " + "\n  ".join(broken)
 
 

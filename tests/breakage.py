@@ -81,24 +81,56 @@ def alertmanager_with(config: dict[str, Any], tmp_path: Path) -> Iterator[str]:
         yield url
 
 
+PROMETHEUS_2 = "/usr/bin/prometheus"  # Debian's 2.42 package
+
+
+def prometheus_binary(major: int) -> str | None:
+    """A Prometheus of ``major`` on this machine, or None.
+
+    2: Debian's package (``pins.PROMETHEUS_2X``). 3: the project's own build of ``pins.PROMETHEUS``
+    (the stack's Prometheus, built by ``deployer local up``), else ``OBSCONF_PROMETHEUS3`` (a path).
+    """
+    from deployer import pins
+
+    if major == 2:
+        path = str(getattr(pins, "PROMETHEUS_2X", PROMETHEUS_2))
+        return path if Path(path).is_file() else None
+    spec = getattr(pins, "PROMETHEUS", None)
+    if spec is not None:
+        from deployer.local.gobuild import build_source_module
+
+        return str(build_source_module(spec))
+    override = os.environ.get("OBSCONF_PROMETHEUS3", "")
+    return override if override and Path(override).is_file() else None
+
+
 @contextmanager
 def prometheus_with(
-    config: dict[str, Any], rules: dict[str, Any], tmp_path: Path, keep_scrapes: bool = False, wait_scrape: bool = False
+    config: dict[str, Any],
+    rules: dict[str, Any],
+    tmp_path: Path,
+    keep_scrapes: bool = False,
+    wait_scrape: bool = False,
+    extra_args: tuple[str, ...] = (),
+    binary: str = PROMETHEUS_2,
+    name: str = "prometheus",
 ) -> Iterator[str]:
     """A private Prometheus (no exemplar storage unless asked); scrapes only when ``keep_scrapes``."""
     port = free_port()
-    rules_path = tmp_path / "rules.yml"
+    home = tmp_path / name
+    home.mkdir(parents=True, exist_ok=True)
+    rules_path = home / "rules.yml"
     rules_path.write_text(yaml.safe_dump(rules))
     config = {**config, "rule_files": [str(rules_path)], "alerting": {}}
     if not keep_scrapes:
         config["scrape_configs"] = []
-    path = tmp_path / "prometheus.yml"
+    path = home / "prometheus.yml"
     path.write_text(yaml.safe_dump(config))
     argv = [
-        "/usr/bin/prometheus", f"--config.file={path}", f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-        f"--web.listen-address=127.0.0.1:{port}",
+        binary, f"--config.file={path}", f"--storage.tsdb.path={home / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}", *extra_args,
     ]  # fmt: skip
-    with running(argv, "/-/ready", port, tmp_path, "prometheus") as url:
+    with running(argv, "/-/ready", port, tmp_path, name) as url:
         if wait_scrape:
             _wait_first_scrapes(url)
         yield url
@@ -141,17 +173,23 @@ def run_suites_with(
 
 
 @contextmanager
-def collector_with(config: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A private collector (same binary) on free ports; yields (gRPC endpoint, HTTP URL)."""
+def collector_with(
+    config: dict[str, Any], tmp_path: Path, telemetry_port: int = 0, exporter_port: int = 0
+) -> Iterator[tuple[str, str]]:
+    """A private collector (same binary) on free ports; yields (gRPC endpoint, HTTP URL).
+
+    Pass ``telemetry_port``/``exporter_port`` to have a private Prometheus scrape its own
+    telemetry and its prometheus exporter.
+    """
     from deployer.local.gobuild import build_collector
 
-    grpc_port, http_port, telemetry_port = free_port(), free_port(), free_port()
+    grpc_port, http_port, telemetry_port = free_port(), free_port(), telemetry_port or free_port()
     protocols = config["receivers"]["otlp"]["protocols"]
     if "grpc" in protocols:
         protocols["grpc"]["endpoint"] = f"127.0.0.1:{grpc_port}"
     if "http" in protocols:
         protocols["http"]["endpoint"] = f"127.0.0.1:{http_port}"
-    config["exporters"]["prometheus"]["endpoint"] = f"127.0.0.1:{free_port()}"
+    config["exporters"]["prometheus"]["endpoint"] = f"127.0.0.1:{exporter_port or free_port()}"
     config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] = telemetry_port
     path = tmp_path / "otelcol.yaml"
     path.write_text(yaml.safe_dump(config))
