@@ -16,8 +16,9 @@ import requests
 import yaml
 
 from clients.polling import Observation, wait_for
-from deployer.local.components import Rendered, render_configs
+from deployer.local.components import render_configs
 from deployer.local.layout import Layout
+from deployer.local.target import Rendered
 from envconf import load_environment
 from envconf.environment import ENVIRONMENTS_DIR
 
