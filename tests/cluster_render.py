@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import json
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,10 +21,11 @@ from typing import Any
 import yaml
 
 from deployer import pins
-from deployer.cluster.chart_render import Release, releases, template
+from deployer.cluster.chart_render import Release, load_all, releases, template_text
 from deployer.cluster.charts import ChartSource
 from deployer.cluster.manifests import render_cluster
 from deployer.cluster.plan import up_plan
+from deployer.local.gobuild import cache_dir
 from deployer.local.helm_build import build_helm
 from deployer.local.layout import REPO_ROOT
 from envconf import Environment, load_environment
@@ -94,6 +98,24 @@ def _environment(name: str) -> Environment:
     return load_environment(name, environ=SECRETS)
 
 
+def _templated(binary: Path, release: Release) -> list[dict[str, Any]]:
+    """``helm template`` of a release, cached on disk by everything it depends on (xdist workers share it)."""
+    inputs = [pins.HELM_VERSION, pins.KUBERNETES_VERSION, release.name, release.namespace, *release.chart]
+    for arg in (*release.chart, *release.values):
+        path = Path(arg)
+        if path.is_absolute() and path.is_file():
+            inputs.append(hashlib.sha256(path.read_bytes()).hexdigest())
+    key = hashlib.sha256(json.dumps([*inputs, *(a for a in release.values if not Path(a).is_absolute())]).encode())
+    cached = cache_dir() / "render" / f"{release.name}-{key.hexdigest()[:24]}.yaml"
+    if not cached.is_file():
+        text = template_text(binary, release, pins.KUBERNETES_VERSION)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(cached)
+    return load_all(cached.read_text())
+
+
 @functools.cache
 def rendered(name: str) -> ClusterRender:
     """The env's deploy, rendered once per process."""
@@ -105,5 +127,5 @@ def rendered(name: str) -> ClusterRender:
     result = ClusterRender(env, directory, files.files, {r.name: r for r in releases(steps)})
     binary = helm()
     for release in result.releases.values():
-        result.manifests[release.name] = template(binary, release, pins.KUBERNETES_VERSION)
+        result.manifests[release.name] = _templated(binary, release)
     return result

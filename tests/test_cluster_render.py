@@ -292,3 +292,13 @@ def test_secrets_never_reach_rendered_files_or_manifests(deploy: ClusterRender) 
     for text in texts:
         for secret in SECRETS.values():
             assert secret not in text
+
+
+def test_backends_run_the_versions_the_local_tools_are_pinned_at(deploy: ClusterRender) -> None:
+    """promtool/amtool/otelcol validate what these images run: the versions must be the same."""
+    prometheus = deploy.one("Prometheus", "prom-stack-kube-prometheus-prometheus", "prom-stack")
+    assert prometheus["spec"]["image"].endswith(f":v{pins.PROMETHEUS_VERSION}")
+    alertmanager = deploy.one("Alertmanager", "prom-stack-kube-prometheus-alertmanager", "prom-stack")
+    assert alertmanager["spec"]["image"].endswith(f":v{pins.ALERTMANAGER_VERSION}")
+    [tempo] = deploy.find("StatefulSet", "tempo", "tempo")
+    assert _container(tempo, "tempo")["image"].startswith("grafana/tempo:2.8.")

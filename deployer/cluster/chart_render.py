@@ -96,14 +96,17 @@ def _helm(helm: Path, argv: list[str], what: str) -> str:
     return done.stdout
 
 
-def template(helm: Path, release: Release, kube_version: str) -> list[dict[str, Any]]:
-    """The release's manifests (CRDs included), as ``helm install`` would send them."""
+def template_text(helm: Path, release: Release, kube_version: str) -> str:
+    """The release's manifests (CRDs included) as ``helm install`` would send them, as YAML text."""
     argv = [
         "template", release.name, *release.chart, "--namespace", release.namespace,
         "--kube-version", kube_version, "--include-crds", *release.values,
     ]  # fmt: skip
-    text = _helm(helm, argv, f"helm template of release {release.name}")
-    return load_all(text)
+    return _helm(helm, argv, f"helm template of release {release.name}")
+
+
+def template(helm: Path, release: Release, kube_version: str) -> list[dict[str, Any]]:
+    return load_all(template_text(helm, release, kube_version))
 
 
 def lint(helm: Path, release: Release, kube_version: str) -> str:
