@@ -9,9 +9,13 @@ from __future__ import annotations
 import glob
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import requests
 
 from deployer import pins
 from deployer.local import gobuild
@@ -84,6 +88,23 @@ class Binaries:
             victorialogs=str(victorialogs),
             collector=str(collector),
         )
+
+
+def ready_with_version(
+    ready_url: str, version_url: str, version: Callable[[Any], str]
+) -> Callable[[float], tuple[bool, str]]:
+    """Ready when ``ready_url`` answers 200; what was seen names the running version (``status`` shows it)."""
+
+    def probe(timeout: float) -> tuple[bool, str]:
+        try:
+            ready = requests.get(ready_url, timeout=timeout)
+            if ready.status_code != 200:
+                return False, f"HTTP {ready.status_code}"
+            return True, f"HTTP 200, version {version(requests.get(version_url, timeout=timeout).json())}"
+        except (requests.RequestException, ValueError, KeyError, TypeError) as e:
+            return False, type(e).__name__
+
+    return probe
 
 
 def hostport(url: str) -> str:
@@ -308,6 +329,11 @@ def process_specs(
                 "--cluster.listen-address=",
             ),
             ready_url=f"http://{listen['alertmanager']}/-/ready",
+            ready_probe=ready_with_version(
+                f"http://{listen['alertmanager']}/-/ready",
+                f"http://{listen['alertmanager']}/api/v2/status",
+                lambda body: body["versionInfo"]["version"],
+            ),
             configs=(cfg / "alertmanager.yml",),
         ),
         ProcessSpec(
@@ -324,6 +350,11 @@ def process_specs(
                 f"--rules.alert.resend-delay={env.duration('EVALUATION_INTERVAL')}",
             ),
             ready_url=f"http://{listen['prometheus']}/-/ready",
+            ready_probe=ready_with_version(
+                f"http://{listen['prometheus']}/-/ready",
+                f"http://{listen['prometheus']}/api/v1/status/buildinfo",
+                lambda body: body["data"]["version"],
+            ),
             configs=(cfg / "prometheus.yml", cfg / "rules.yml"),
         ),
         ProcessSpec(
