@@ -1,4 +1,4 @@
-"""Alertmanager API v2 client."""
+"""Alertmanager API v2 client (hand-written: prometheus-api-client covers Prometheus' API only)."""
 
 from __future__ import annotations
 

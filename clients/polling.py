@@ -60,7 +60,10 @@ class Waited(Generic[T]):
 
 
 class _UnreachableFor(stop_base):
-    """Stop once every poll of the last ``grace`` seconds found the backend unreachable."""
+    """Stop once every poll of the last ``grace`` seconds found the backend unreachable.
+
+    tenacity's stops count attempts or time since the first one, not time since a run of failures began.
+    """
 
     def __init__(self, grace: float) -> None:
         self.grace = grace
