@@ -54,6 +54,21 @@ AMTOOL = GoInstallable(
 )
 # Debian's Prometheus 2.x stays installed, not run by the stack: queries are tested on both majors.
 PROMETHEUS_2X = "/usr/bin/prometheus"
+# The exporters the charts ship (kube-prometheus-stack's prometheus-node-exporter subchart,
+# prometheus-postgres-exporter's appVersion). The proxy answers 403 to postgres_exporter's
+# version list, which `go install` reads for deprecations: built from its source copy instead.
+NODE_EXPORTER_VERSION = "1.9.1"
+NODE_EXPORTER = GoInstallable(
+    "node-exporter", "github.com/prometheus/node_exporter", f"v{NODE_EXPORTER_VERSION}", NODE_EXPORTER_VERSION
+)
+POSTGRES_EXPORTER_VERSION = "0.17.1"
+POSTGRES_EXPORTER = SourceModule(
+    "postgres-exporter",
+    "github.com/prometheus-community/postgres_exporter",
+    f"v{POSTGRES_EXPORTER_VERSION}",
+    "./cmd/postgres_exporter",
+    POSTGRES_EXPORTER_VERSION,
+)
 # The operators the clusters run: kube-prometheus-stack's appVersion, and the
 # opentelemetry-operator chart's (its collectors run COLLECTOR_IMAGE at OTELCOL_VERSION).
 PROMETHEUS_OPERATOR_VERSION = "v0.83.0"
@@ -93,12 +108,11 @@ OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
     "connectors": (f"{_CONTRIB}/connector/spanmetricsconnector {OTELCOL_VERSION}",),
 }
 
-# Debian packages of the local stack, with the binary that proves each is installed.
+# Debian packages of the local stack, with the binary that proves each is installed: PostgreSQL and
+# nginx run from them; Prometheus 2.x and Alertmanager 0.25 are kept for tests on the older majors.
 DEBIAN_PACKAGES: dict[str, str] = {
     "prometheus": "/usr/bin/prometheus",
     "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
-    "prometheus-node-exporter": "/usr/bin/prometheus-node-exporter",
-    "prometheus-postgres-exporter": "/usr/bin/prometheus-postgres-exporter",
     "postgresql": "/usr/lib/postgresql/*/bin/postgres",
     "nginx": "/usr/sbin/nginx",
 }

@@ -113,3 +113,15 @@ def test_stack_specs_run_the_built_binaries_not_debians() -> None:
     specs = {s.name: s for s in process_specs(env, Layout(Path("/nonexistent")), bins, "postgresql://unused", None)}
     assert specs["prometheus"].argv[0] == "prometheus" and specs["alertmanager"].argv[0] == "alertmanager"
     assert pins.PROMETHEUS_2X not in {s.argv[0] for s in specs.values()}, "Debian's 2.x is installed, never run"
+
+
+@pytest.mark.parametrize("name", ["node-exporter", "postgres-exporter"])
+def test_exporters_are_the_charts_versions(name: str) -> None:
+    spec, binary = (
+        (pins.NODE_EXPORTER, gobuild.go_install(pins.NODE_EXPORTER))
+        if name == "node-exporter"
+        else (pins.POSTGRES_EXPORTER, gobuild.build_source_module(pins.POSTGRES_EXPORTER))
+    )
+    done = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    first = (done.stdout + done.stderr).splitlines()[0]
+    assert f"version {spec.stamp} " in first, f"{binary} --version: {first}"

@@ -1,6 +1,6 @@
 """The versions the local stack builds equal what the pinned charts ship to the clusters.
 
-A chart bump that changes Prometheus, Alertmanager, an operator or the collector image
+A chart bump that changes Prometheus, Alertmanager, an exporter, an operator or the collector image
 without deployer/pins.py following fails here, read straight out of the chart packages
 of the offline mirror (``../shared/charts``, or ``$OBSCONF_CHARTS``).
 """
@@ -8,6 +8,7 @@ of the offline mirror (``../shared/charts``, or ``$OBSCONF_CHARTS``).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import tarfile
 from dataclasses import dataclass
@@ -57,18 +58,27 @@ class Shipped:
     kube_prometheus_stack: dict[str, Any]  # values.yaml
     prometheus_operator: str  # kube-prometheus-stack's appVersion
     opentelemetry_operator: str  # opentelemetry-operator's appVersion
+    node_exporter: str  # kube-prometheus-stack's prometheus-node-exporter subchart's appVersion
+    postgres_exporter: str  # prometheus-postgres-exporter's appVersion
 
     @classmethod
     def read(cls, charts: ChartSource) -> Shipped:
-        values, chart = chart_files(charts.package("kube-prometheus-stack"), "values.yaml", "Chart.yaml")
+        values, chart, node = chart_files(
+            charts.package("kube-prometheus-stack"),
+            "values.yaml",
+            "Chart.yaml",
+            "charts/prometheus-node-exporter/Chart.yaml",
+        )
         [otel] = chart_files(charts.package("opentelemetry-operator"), "Chart.yaml")
-        return cls(values, str(chart["appVersion"]), str(otel["appVersion"]))
+        [postgres] = chart_files(charts.package("prometheus-postgres-exporter"), "Chart.yaml")
+        return cls(values, *(str(c["appVersion"]) for c in (chart, otel, node, postgres)))
 
 
 def drift(shipped: Shipped) -> list[str]:
     """Every pin that differs from what the charts ship, as 'what: the chart ships X, pins say Y'."""
     kps = f"kube-prometheus-stack {pins.CHARTS['kube-prometheus-stack'].version}"
     otel = f"opentelemetry-operator {pins.CHARTS['opentelemetry-operator'].version}"
+    postgres = f"prometheus-postgres-exporter {pins.CHARTS['prometheus-postgres-exporter'].version}"
     compared = (
         ("PROMETHEUS_VERSION", kps, dig(shipped.kube_prometheus_stack, "prometheus.prometheusSpec.image.tag"),
          f"v{pins.PROMETHEUS_VERSION}"),
@@ -76,6 +86,8 @@ def drift(shipped: Shipped) -> list[str]:
          f"v{pins.ALERTMANAGER_VERSION}"),
         ("PROMETHEUS_OPERATOR_VERSION", kps, shipped.prometheus_operator, pins.PROMETHEUS_OPERATOR_VERSION),
         ("OPENTELEMETRY_OPERATOR_VERSION", otel, shipped.opentelemetry_operator, pins.OPENTELEMETRY_OPERATOR_VERSION),
+        ("NODE_EXPORTER_VERSION", kps, shipped.node_exporter, pins.NODE_EXPORTER_VERSION),
+        ("POSTGRES_EXPORTER_VERSION", postgres, shipped.postgres_exporter, f"v{pins.POSTGRES_EXPORTER_VERSION}"),
     )  # fmt: skip
     return [
         f"{pin}: {chart} ships {actual}, pins say {pinned}"
@@ -98,7 +110,7 @@ def test_pins_equal_what_the_charts_ship(shipped: Shipped) -> None:
 def test_a_chart_bump_without_the_pin_fails(shipped: Shipped) -> None:
     values = copy.deepcopy(shipped.kube_prometheus_stack)
     values["prometheus"]["prometheusSpec"]["image"]["tag"] = "v3.6.0"
-    bumped = Shipped(values, shipped.prometheus_operator, "0.132.0")
+    bumped = dataclasses.replace(shipped, kube_prometheus_stack=values, opentelemetry_operator="0.132.0")
     assert drift(bumped) == [
         f"PROMETHEUS_VERSION: kube-prometheus-stack 75.15.1 ships v3.6.0, pins say v{pins.PROMETHEUS_VERSION}",
         f"OPENTELEMETRY_OPERATOR_VERSION: opentelemetry-operator 0.93.0 ships 0.132.0, "

@@ -29,8 +29,8 @@ from envconf import Environment
 
 @dataclass(frozen=True)
 class Binaries:
-    """Paths of the executables: Prometheus, Alertmanager and the stores built at the clusters'
-    versions (deployer/pins.py), exporters, PostgreSQL and nginx from Debian's packages."""
+    """Paths of the executables: Prometheus, Alertmanager, the exporters and the stores built at the
+    clusters' versions (deployer/pins.py); PostgreSQL and nginx from Debian's packages."""
 
     prometheus: str
     promtool: str
@@ -52,6 +52,8 @@ class Binaries:
             promtool=gobuild.build_source_module(pins.PROMTOOL),
             alertmanager=gobuild.go_install(pins.ALERTMANAGER),
             amtool=gobuild.go_install(pins.AMTOOL),
+            node_exporter=gobuild.go_install(pins.NODE_EXPORTER),
+            postgres_exporter=gobuild.build_source_module(pins.POSTGRES_EXPORTER),
             jaeger=gobuild.build_source_module(pins.JAEGER),
             victorialogs=gobuild.build_source_module(pins.VICTORIALOGS),
             collector=gobuild.build_collector(),
@@ -60,7 +62,8 @@ class Binaries:
     @classmethod
     def unbuilt(cls) -> Binaries:
         """Placeholders for what needs no executable (status, down): the components' names and addresses."""
-        built = ("prometheus", "promtool", "alertmanager", "amtool", "jaeger", "victorialogs", "collector")
+        built = ["prometheus", "promtool", "alertmanager", "amtool", "node_exporter", "postgres_exporter"]
+        built += ["jaeger", "victorialogs", "collector"]
         return cls._at(**{name: Path(name) for name in built})
 
     @classmethod
@@ -71,6 +74,8 @@ class Binaries:
         promtool: Path,
         alertmanager: Path,
         amtool: Path,
+        node_exporter: Path,
+        postgres_exporter: Path,
         jaeger: Path,
         victorialogs: Path,
         collector: Path,
@@ -81,8 +86,8 @@ class Binaries:
             promtool=str(promtool),
             alertmanager=str(alertmanager),
             amtool=str(amtool),
-            node_exporter="/usr/bin/prometheus-node-exporter",
-            postgres_exporter="/usr/bin/prometheus-postgres-exporter",
+            node_exporter=str(node_exporter),
+            postgres_exporter=str(postgres_exporter),
             postgres_bin=str(Path(postgres[-1]).parent) if postgres else "/usr/lib/postgresql/15/bin",
             jaeger=str(jaeger),
             victorialogs=str(victorialogs),
