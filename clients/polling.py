@@ -94,7 +94,7 @@ class _NotPast(wait_base):
 
 
 def _backoff(first_interval: float, max_interval: float) -> wait_base:
-    return wait_exponential(multiplier=first_interval, exp_base=1.5, max=max(max_interval, first_interval))
+    return wait_exponential(multiplier=first_interval, exp_base=1.5, max=max_interval)
 
 
 def _sleep(pause: Callable[[float], object]) -> Callable[[float], None]:

@@ -138,3 +138,13 @@ def test_hold_checks_through_the_window_and_fails_at_the_first_violation() -> No
 
     with pytest.raises(AssertionError, match="a message arrived"):
         hold(violated, window=60)
+
+
+def test_a_max_interval_below_the_first_bounds_every_pause() -> None:
+    """The benchmark polls every 10 ms: no pause may exceed the cap, not even the first."""
+    pauses = Pauses()
+    answers = iter([False, False, False, True])
+    wait_for(
+        lambda: Observation(0, next(answers), ""), deadline=5, expected="x", where="y", max_interval=0.01, pause=pauses
+    )
+    assert pauses.seconds == pytest.approx([0.01, 0.01, 0.01])
