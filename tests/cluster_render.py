@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from deployer import pins
-from deployer.cluster.chart_render import Release, load_all, releases, template_text
+from deployer.cluster.chart_render import Release, lint, load_all, releases, template_text
 from deployer.cluster.charts import ChartSource
 from deployer.cluster.manifests import render_cluster
 from deployer.cluster.plan import up_plan
@@ -98,22 +98,31 @@ def _environment(name: str) -> Environment:
     return load_environment(name, environ=SECRETS)
 
 
-def _templated(binary: Path, release: Release) -> list[dict[str, Any]]:
-    """``helm template`` of a release, cached on disk by everything it depends on (xdist workers share it)."""
-    inputs = [pins.HELM_VERSION, pins.KUBERNETES_VERSION, release.name, release.namespace, *release.chart]
+def _cached(what: str, release: Release, run: Callable[[], str]) -> str:
+    """Output of a helm command on a release, cached on disk by everything it depends on (xdist workers share it)."""
+    inputs = [what, pins.HELM_VERSION, pins.KUBERNETES_VERSION, release.name, release.namespace, *release.chart]
     for arg in (*release.chart, *release.values):
         path = Path(arg)
         if path.is_absolute() and path.is_file():
             inputs.append(hashlib.sha256(path.read_bytes()).hexdigest())
     key = hashlib.sha256(json.dumps([*inputs, *(a for a in release.values if not Path(a).is_absolute())]).encode())
-    cached = cache_dir() / "render" / f"{release.name}-{key.hexdigest()[:24]}.yaml"
+    cached = cache_dir() / "render" / f"{what}-{release.name}-{key.hexdigest()[:24]}.txt"
     if not cached.is_file():
-        text = template_text(binary, release, pins.KUBERNETES_VERSION)
+        text = run()
         cached.parent.mkdir(parents=True, exist_ok=True)
         tmp = cached.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         tmp.replace(cached)
-    return load_all(cached.read_text())
+    return cached.read_text()
+
+
+def _templated(binary: Path, release: Release) -> list[dict[str, Any]]:
+    return load_all(_cached("template", release, lambda: template_text(binary, release, pins.KUBERNETES_VERSION)))
+
+
+def lint_output(release: Release) -> str:
+    """``helm lint --strict`` of the release's chart and values (an error raises RenderError, never cached)."""
+    return _cached("lint", release, lambda: lint(helm(), release, pins.KUBERNETES_VERSION))
 
 
 @functools.cache

@@ -12,9 +12,8 @@ import pytest
 import yaml
 
 from deployer import pins
-from deployer.cluster.chart_render import lint
 from deployer.cluster.manifests import POSTGRES_SECRET
-from tests.cluster_render import CLUSTER_ENVS, ClusterRender, helm, rendered
+from tests.cluster_render import CLUSTER_ENVS, ClusterRender, lint_output, rendered
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +53,7 @@ def _paths(tree: Any, prefix: str = "") -> set[str]:
 
 def test_every_release_of_every_env_lints_clean(deploy: ClusterRender) -> None:
     for release in deploy.releases.values():
-        out = lint(helm(), release, pins.KUBERNETES_VERSION)
+        out = lint_output(release)
         assert "0 chart(s) failed" in out, f"{deploy.env.name}/{release.name}: {out}"
         assert "[WARNING]" not in out and "[ERROR]" not in out, f"{deploy.env.name}/{release.name}: {out}"
 

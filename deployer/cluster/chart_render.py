@@ -28,8 +28,9 @@ _UPGRADE_ONLY = {
 }
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML 1.1's ``=`` (the "value" tag) is a plain string to Kubernetes, as in CRD enums."""
+class _Loader(yaml.CSafeLoader):
+    """libyaml's safe loader (the CRDs are megabytes); YAML 1.1's ``=`` (the "value"
+    tag) is a plain string to Kubernetes, as in CRD enums."""
 
 
 _Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
