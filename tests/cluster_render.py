@@ -62,10 +62,13 @@ class ClusterRender:
         ]
 
     def objects(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(release or "kubectl", object) for everything the deploy creates."""
+        """(release or "kubectl", object) for everything the deploy creates (``helm test`` hooks are not)."""
         for release, docs in self.manifests.items():
             for doc in docs:
-                yield release, doc
+                hooks = (doc.get("metadata") or {}).get("annotations") or {}
+                hook = str(hooks.get("helm.sh/hook", ""))
+                if not any(h.strip().startswith("test") for h in hook.split(",")):  # test, test-success
+                    yield release, doc
         for doc in self.applied():
             yield "kubectl", doc
 

@@ -1,0 +1,91 @@
+"""Every rendered object of dev, kind and kwok through a real API server's strict validation.
+
+``kubectl apply --dry-run=server --validate=strict`` against the kwok target's control
+plane (``python -m deployer local up --env kwok``, Kubernetes at ``pins.KUBERNETES_VERSION``):
+the server decodes each object with unknown fields rejected and runs its validation, and
+persists nothing. Namespaced objects are checked in ``default`` (validation does not depend
+on the namespace, and the design's namespaces need not exist there). Custom resources whose
+CRDs that control plane has not installed are reported as unchecked here; their schemas are
+also checked offline (tests/test_cluster_tools.py). Skipped when that control plane is not running.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from deployer.local.kube_build import kubectl
+from envconf import load_environment
+from tests.cluster_render import CLUSTER_ENVS, rendered
+
+pytestmark = pytest.mark.slow
+
+KUBECTL_TIMEOUT = 300
+
+
+def _kubeconfig() -> Path:
+    env = load_environment("kwok", environ={})
+    return env.repo_path("KUBECONFIG_FILE")
+
+
+def _reachable(binary: Path, kubeconfig: Path) -> bool:
+    if not kubeconfig.is_file():
+        return False
+    done = subprocess.run(
+        [str(binary), "--kubeconfig", str(kubeconfig), "get", "--raw", "/readyz"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    return done.returncode == 0 and done.stdout.strip() == "ok"
+
+
+def _for_validation(doc: dict[str, Any]) -> dict[str, Any]:
+    meta = dict(doc.get("metadata", {}))
+    if "namespace" in meta:
+        meta["namespace"] = "default"
+    return {**doc, "metadata": meta}
+
+
+@pytest.mark.parametrize("name", CLUSTER_ENVS)
+def test_rendered_objects_pass_the_api_servers_strict_validation(name: str, tmp_path: Path) -> None:
+    binary = kubectl()
+    kubeconfig = _kubeconfig()
+    if not _reachable(binary, kubeconfig):
+        pytest.skip(f"no kwok control plane answering at {kubeconfig}: python -m deployer local up --env kwok")
+    deploy = rendered(name)
+    docs = [_for_validation(doc) for _, doc in deploy.objects() if doc.get("kind") != "CustomResourceDefinition"]
+    manifest = tmp_path / "all.yaml"
+    manifest.write_text(yaml.safe_dump_all(docs))
+    done = subprocess.run(
+        [str(binary), "--kubeconfig", str(kubeconfig), "apply", "--dry-run=server", "--validate=strict",
+         "-f", str(manifest)],
+        capture_output=True, text=True, timeout=KUBECTL_TIMEOUT, check=False,
+    )  # fmt: skip
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    unchecked = [line for line in errors if "no matches for kind" in line or "ensure CRDs are installed" in line]
+    refused = [line for line in errors if line not in unchecked]
+    assert not refused, f"{name}: the API server refused rendered objects:\n" + "\n".join(refused)
+    validated = [line for line in done.stdout.splitlines() if "(server dry run)" in line]
+    assert len(validated) + len(unchecked) >= len(docs) * 0.9, (done.stdout[-2000:], done.stderr[-2000:])
+    assert len(validated) > len(docs) // 2, f"{name}: only {len(validated)} of {len(docs)} objects validated"
+
+
+def test_the_api_server_check_can_fail(tmp_path: Path) -> None:
+    """A misspelt field in a rendered Service is refused, so the check above can fail."""
+    binary = kubectl()
+    kubeconfig = _kubeconfig()
+    if not _reachable(binary, kubeconfig):
+        pytest.skip(f"no kwok control plane answering at {kubeconfig}: python -m deployer local up --env kwok")
+    service = _for_validation(rendered("dev").one("Service", "tempo", "tempo"))
+    service["spec"]["portz"] = service["spec"].pop("ports")
+    manifest = tmp_path / "broken.yaml"
+    manifest.write_text(yaml.safe_dump(service))
+    done = subprocess.run(
+        [str(binary), "--kubeconfig", str(kubeconfig), "apply", "--dry-run=server", "--validate=strict",
+         "-f", str(manifest)],
+        capture_output=True, text=True, timeout=KUBECTL_TIMEOUT, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0 and 'unknown field "spec.portz"' in done.stderr, done.stderr
