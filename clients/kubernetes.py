@@ -40,6 +40,12 @@ class KubernetesClient(HttpBackend):
         )
         return cls(configuration.host, timeout, session)
 
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        # the cluster's CA on each call: a session's verify loses to REQUESTS_CA_BUNDLE (requests merges
+        # environment settings over the session's), and a private CA would then fail verification
+        kwargs.setdefault("verify", self.session.verify)
+        return super().request(method, path, **kwargs)
+
     def get(self, path: str) -> dict[str, Any] | None:
         """The object at ``path``, or None when it does not exist (404)."""
         try:

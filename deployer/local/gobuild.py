@@ -7,14 +7,17 @@ their downloaded source, since ``go install`` refuses those.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from deployer import pins
@@ -22,6 +25,7 @@ from deployer.local.errors import BuildError
 from deployer.local.progress import log_tail, run_logged, say
 
 BUILD_TIMEOUT = 40 * 60.0
+_pause = threading.Event()
 
 
 def cache_dir() -> Path:
@@ -84,8 +88,34 @@ def _ldflags(module: str, version: str, stamp: str) -> str:
     return " ".join(["-s", "-w", *(f"-X {where}.{key}={value}" for key, value in fields.items())])
 
 
+@contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """One build of ``name`` at a time per cache: ``up``, parallel test workers and other
+    processes may ask at once, and two builds in one module copy delete each other's files."""
+    path = cache_dir() / "locks" / f"{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:  # closing it releases the lock
+        deadline = time.monotonic() + BUILD_TIMEOUT
+        interval = 0.1
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BuildError(f"another process holds {path} (building?) too long") from None
+                _pause.wait(interval)
+                interval = min(interval * 1.5, 2.0)
+        yield
+
+
 def go_install(spec: pins.GoInstallable) -> Path:
     """The binary of a go-installable command, installed once per version."""
+    with build_lock(f"{spec.name}-{spec.version}"):
+        return _go_install(spec)
+
+
+def _go_install(spec: pins.GoInstallable) -> Path:
     cache = cache_dir()
     binary = cache / "bin" / f"{spec.name}-{spec.version}"
     if binary.is_file():
@@ -116,6 +146,11 @@ def build_source_module(spec: pins.SourceModule, adapt: Callable[[Path], Sequenc
     ``adapt`` runs in the module copy before the build (e.g. dropping replace directives
     that point at nested modules, which module zips leave out) and returns extra ldflags.
     """
+    with build_lock(f"{spec.name}-{spec.version}"):
+        return _build_source_module(spec, adapt)
+
+
+def _build_source_module(spec: pins.SourceModule, adapt: Callable[[Path], Sequence[str]] | None) -> Path:
     cache = cache_dir()
     binary = cache / "bin" / f"{spec.name}-{spec.version}"
     if binary.is_file():
@@ -161,6 +196,11 @@ def collector_manifest(output: Path) -> str:
 
 def build_collector() -> Path:
     """The collector binary for the pinned manifest, built once per manifest."""
+    with build_lock(f"otelcol-{pins.OTELCOL_VERSION}"):
+        return _build_collector()
+
+
+def _build_collector() -> Path:
     cache = cache_dir()
     digest = hashlib.sha256(collector_manifest(Path("-")).encode()).hexdigest()[:12]
     binary = cache / "bin" / f"otelcol-{pins.OTELCOL_VERSION}-{digest}"

@@ -11,14 +11,10 @@ kwok is ``go install``-able; its standard stages ship in its module.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import shutil
 import subprocess
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +22,7 @@ import yaml
 
 from deployer import pins
 from deployer.local.errors import BuildError
-from deployer.local.gobuild import BUILD_TIMEOUT, _download, _go_env, _make_writable, cache_dir
+from deployer.local.gobuild import BUILD_TIMEOUT, _download, _go_env, _make_writable, build_lock, cache_dir
 from deployer.local.progress import log_tail, run_logged, say
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"
@@ -41,8 +37,6 @@ KUBE_PACKAGES = {
 }
 # kwok's standard stages: node initialize, heartbeat with lease, pod ready/complete/delete
 KWOK_STAGES = "kustomize/stage/fast"
-
-_pause = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -86,7 +80,7 @@ def kubectl() -> Path:
     """
     path = kube_binaries().kubectl
     if not path.is_file():
-        with _build_lock():
+        with build_lock(f"kubernetes-{pins.KUBERNETES_VERSION}"):
             if not path.is_file():
                 _build_kube_module({"kubectl": path})
     return path
@@ -97,7 +91,7 @@ def build_kube() -> KubeBinaries:
     bins = kube_binaries()
     if not bins.missing():
         return bins
-    with _build_lock():
+    with build_lock(f"kubernetes-{pins.KUBERNETES_VERSION}"):
         wanted = {
             "kube-apiserver": bins.kube_apiserver,
             "kube-controller-manager": bins.kube_controller_manager,
@@ -113,31 +107,6 @@ def build_kube() -> KubeBinaries:
         if not bins.kwok_stages.is_file():
             _write_stages(bins.kwok_stages)
     return bins
-
-
-@contextmanager
-def _build_lock() -> Iterator[None]:
-    """One build at a time per cache: parallel test workers and ``up`` may all ask at once."""
-    locks = cache_dir() / "locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with (locks / "kubernetes.lock").open("w") as handle:
-        deadline = time.monotonic() + BUILD_TIMEOUT
-        interval = 0.1
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BuildError(
-                        f"another process holds {locks / 'kubernetes.lock'} (building?) too long"
-                    ) from None
-                _pause.wait(interval)
-                interval = min(interval * 1.5, 2.0)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def version_ldflags(version: str) -> str:

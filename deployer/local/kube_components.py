@@ -81,30 +81,48 @@ class KubePlane:
 
 
 class KubeApi:
-    """The few admin calls the control plane's own steps make: GET and server-side apply."""
+    """The few admin calls the control plane's own steps make: GET, create and server-side apply."""
 
     def __init__(self, server: str, pki: KubePki) -> None:
         self.server = server
         self.session = requests.Session()
         admin = pki.client(kube_pki.ADMIN)
         self.session.cert = (str(admin.cert), str(admin.key))
-        self.session.verify = str(pki.ca.cert)
+        self.ca = str(pki.ca.cert)
+
+    def call(self, method: str, path: str, timeout: float = API_TIMEOUT, **kwargs: Any) -> requests.Response:
+        # verify on each call: a session's verify loses to REQUESTS_CA_BUNDLE (requests' merge of env settings)
+        return self.session.request(method, self.server + path, timeout=timeout, verify=self.ca, **kwargs)
 
     def get(self, path: str, timeout: float = API_TIMEOUT) -> dict[str, Any]:
-        response = self.session.get(self.server + path, timeout=timeout)
+        response = self.call("GET", path, timeout)
         if response.status_code != 200:
             raise StackError(f"kube-apiserver: GET {path} -> HTTP {response.status_code}: {response.text[:300]}")
         found: dict[str, Any] = response.json()
         return found
 
+    def exists(self, path: str) -> bool:
+        response = self.call("GET", path)
+        if response.status_code not in (200, 404):
+            raise StackError(f"kube-apiserver: GET {path} -> HTTP {response.status_code}: {response.text[:300]}")
+        return response.status_code == 200
+
+    def create(self, path: str, document: dict[str, Any]) -> None:
+        response = self.call("POST", path, json=document)
+        if response.status_code not in (201, 409):  # 409: made meanwhile
+            kind = document.get("kind")
+            raise StackError(
+                f"kube-apiserver: creating {kind} at {path} -> HTTP {response.status_code}: {response.text[:300]}"
+            )
+
     def apply(self, path: str, document: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply of ``document`` at ``path`` (the object's URL), as FIELD_MANAGER."""
-        response = self.session.patch(
-            self.server + path,
+        response = self.call(
+            "PATCH",
+            path,
             json=document,
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
             headers={"Content-Type": "application/apply-patch+yaml"},
-            timeout=API_TIMEOUT,
         )
         if response.status_code not in (200, 201):
             kind = document.get("kind")
@@ -169,7 +187,7 @@ def _seen(what: Callable[[float], tuple[bool, str]]) -> Callable[[float], tuple[
     def probe(timeout: float) -> tuple[bool, str]:
         try:
             return what(timeout)
-        except (requests.RequestException, StackError, ValueError) as e:
+        except (OSError, StackError, ValueError) as e:  # requests' errors are OSErrors
             return False, str(e)[:160] or type(e).__name__
 
     return probe
@@ -191,18 +209,15 @@ def control_plane(plane: KubePlane) -> list[Component]:
     api = plane.api
 
     def apiserver_ready(timeout: float) -> tuple[bool, str]:
-        response = api.session.get(f"{plane.server}/readyz", timeout=timeout)
+        response = api.call("GET", "/readyz", timeout)
         return response.status_code == 200, f"readyz: HTTP {response.status_code}"
 
     def cluster_objects() -> None:
         """The env's StorageClass and the fake nodes: applied on every up (a deleted one comes back)."""
         api.apply(f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}", storage_class_document(storage_class))
         for index, name in enumerate(node_names()):
-            if _exists(api, f"/api/v1/nodes/{name}"):
-                continue  # status (its addresses) is only taken on create
-            api.session.post(
-                f"{plane.server}/api/v1/nodes", json=node_document(name, index), timeout=API_TIMEOUT
-            ).raise_for_status()
+            if not api.exists(f"/api/v1/nodes/{name}"):  # a node's status (its addresses) is taken on create only
+                api.create("/api/v1/nodes", node_document(name, index))
 
     def controller_manager_ready(timeout: float) -> tuple[bool, str]:
         healthy, seen = _healthz(f"https://{LOOPBACK}:{cm_port}/healthz", pki.ca.cert)(timeout)
@@ -342,11 +357,3 @@ def control_plane(plane: KubePlane) -> list[Component]:
             rendered=(kwok_kubeconfig,),
         ),
     ]
-
-
-def _exists(api: KubeApi, path: str) -> bool:
-    response = api.session.get(api.server + path, timeout=API_TIMEOUT)
-    if response.status_code == 404:
-        return False
-    response.raise_for_status()
-    return True
