@@ -12,6 +12,7 @@ import pytest
 
 from deployer import pins
 from deployer.cluster.charts import ChartError, ChartSource
+from deployer.local import helm_build
 from deployer.local.layout import REPO_ROOT
 
 MIRROR = REPO_ROOT.parent / "shared" / "charts"
@@ -72,3 +73,25 @@ def test_plan_with_a_bad_mirror_fails_before_anything(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "charts from the local chart directory" in done.stderr and "tempo-1.23.3.tgz: sha256" in done.stderr
     assert "step 3" not in done.stdout
+
+
+def test_pinned_helm_is_version_stamped() -> None:
+    """Unstamped, helm assumes Kubernetes v1.20.0 and refuses charts whose kubeVersion wants more."""
+    helm = helm_build.build_helm()
+    assert helm_build.helm_version(helm) == pins.HELM_VERSION
+    package = ChartSource(MIRROR).reference("kube-prometheus-stack")[0]
+    done = subprocess.run(
+        [str(helm), "template", "prom-stack", package, "--show-only", "templates/prometheus/prometheus.yaml"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "kind: Prometheus" in done.stdout
+
+
+def test_helm_default_kube_version_follows_its_client_go() -> None:
+    go_mod = "module helm.sh/helm/v3\n\nrequire (\n\tk8s.io/api v0.37.0\n\tk8s.io/client-go v0.37.2\n)\n"
+    assert helm_build.default_kube_version(go_mod) == ("1", "37")
+    flags = helm_build.ldflags(go_mod)
+    assert f"-X helm.sh/helm/v3/internal/version.version={pins.HELM_VERSION}" in flags
+    assert "-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37" in flags
+    assert "-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37" in flags
