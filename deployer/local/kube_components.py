@@ -89,6 +89,7 @@ class KubeApi:
         admin = pki.client(kube_pki.ADMIN)
         self.session.cert = (str(admin.cert), str(admin.key))
         self.ca = str(pki.ca.cert)
+        self.session.verify = self.ca  # still pass verify=self.ca on each call (see call)
 
     def call(self, method: str, path: str, timeout: float = API_TIMEOUT, **kwargs: Any) -> requests.Response:
         # verify on each call: a session's verify loses to REQUESTS_CA_BUNDLE (requests' merge of env settings)
