@@ -8,6 +8,7 @@ import pytest
 
 from clients.alert_routing import inhibited_by, routes_for
 from clients.alertmanager import AlertmanagerClient
+from clients.durations import duration_seconds
 from envconf import Environment
 
 pytestmark = [pytest.mark.alerting]
@@ -51,7 +52,9 @@ def test_actionable_alerts_reach_slack_channel(am_config: dict[str, Any], env: E
 
 
 def test_slack_receiver_sends_resolved(am_config: dict[str, Any], env: Environment) -> None:
-    for name in slack_receivers(am_config, env.text("SLACK_CHANNEL")):
+    receivers = slack_receivers(am_config, env.text("SLACK_CHANNEL"))
+    assert receivers, f"Alertmanager: no receiver has a slack_config for channel {env.text('SLACK_CHANNEL')!r}"
+    for name in receivers:
         receiver = next(r for r in am_config["receivers"] if r["name"] == name)
         for slack in receiver["slack_configs"]:
             assert slack.get("send_resolved") is True, (
@@ -79,15 +82,14 @@ def test_info_alerts_are_inhibited_by_infoinhibitor(am_config: dict[str, Any]) -
 
 
 def test_group_wait_fits_the_alert_deadline(am_config: dict[str, Any], env: Environment) -> None:
-    from envconf.values import parse_duration
-
-    group_wait = parse_duration(str(am_config["route"].get("group_wait", "30s")))
+    group_wait_text = str(am_config["route"].get("group_wait", "30s"))
+    group_wait = duration_seconds(group_wait_text)
     budget = (
         env.duration("ALERT_DEADLINE").seconds
         - env.duration("EVALUATION_INTERVAL").seconds
         - env.duration("SCRAPE_INTERVAL").seconds
     )
-    assert group_wait.seconds < budget, (
-        f"Alertmanager: route group_wait={group_wait} leaves no time to deliver within ALERT_DEADLINE={env.duration('ALERT_DEADLINE')} "
+    assert group_wait < budget, (
+        f"Alertmanager: route group_wait={group_wait_text} leaves no time to deliver within ALERT_DEADLINE={env.duration('ALERT_DEADLINE')} "
         f"(after scrape {env.duration('SCRAPE_INTERVAL')} and evaluation {env.duration('EVALUATION_INTERVAL')})"
     )

@@ -14,6 +14,8 @@ from envconf.values import k8s_quantity_value
 
 pytestmark = [pytest.mark.k8s]
 
+REQUIRED_PROCESSORS = ("memory_limiter", "resource", "batch")
+
 
 def normalized(resources: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Kubernetes stores quantities in canonical form (1.9Gi -> 2040109465600m): compare values."""
@@ -84,9 +86,16 @@ def test_collector_resource_exports_to_tempo_and_loki(env: Environment, kube: Ku
         f"OpenTelemetryCollector {namespace}/otel-collector: exporters {endpoints}, expected one to Loki's /otlp/v1/logs"
     )
     pipelines = collector["spec"]["config"]["service"]["pipelines"]
-    for signal, pipeline in pipelines.items():
-        assert {"memory_limiter", "batch"} <= set(pipeline.get("processors", [])), (
-            f"OpenTelemetryCollector: pipeline {signal} processors {pipeline.get('processors')}, expected memory_limiter and batch"
+    signals = {name.split("/", 1)[0] for name in pipelines}
+    assert {"traces", "logs", "metrics"} <= signals, (
+        f"OpenTelemetryCollector {namespace}/otel-collector: pipelines {sorted(pipelines)}, expected traces, logs and metrics"
+    )
+    for name, pipeline in sorted(pipelines.items()):
+        processors = pipeline.get("processors") or []
+        missing = [p for p in REQUIRED_PROCESSORS if p not in processors]
+        assert not missing, (
+            f"OpenTelemetryCollector {namespace}/otel-collector: pipeline {name} runs processors {processors}, "
+            f"missing {missing} (every pipeline needs {list(REQUIRED_PROCESSORS)})"
         )
 
 

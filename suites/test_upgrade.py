@@ -9,7 +9,7 @@ import pytest
 from clients.kubernetes import KubernetesClient
 from clients.prometheus import PrometheusClient
 from envconf import Environment
-from fixtures.snapshot import compare, load, save, snapshot_path, take_snapshot
+from fixtures.snapshot import compare, load, save, snapshot_path, take_snapshot, unusable
 
 pytestmark = [pytest.mark.upgrade]
 
@@ -17,6 +17,11 @@ pytestmark = [pytest.mark.upgrade]
 def _cluster(request: pytest.FixtureRequest, env: Environment) -> KubernetesClient | None:
     kube: KubernetesClient | None = None if env.is_local else request.getfixturevalue("kube")
     return kube
+
+
+def _run(run_id: str) -> str:
+    """The run's id without the xdist worker: --snapshot and --compare may run on different workers."""
+    return run_id.rsplit("-", 1)[0]
 
 
 def _named_snapshot(request: pytest.FixtureRequest, env: Environment, option: str) -> tuple[str, Path]:
@@ -28,22 +33,39 @@ def _named_snapshot(request: pytest.FixtureRequest, env: Environment, option: st
 
 
 def test_snapshot(
-    request: pytest.FixtureRequest, env: Environment, prometheus: PrometheusClient, stack: dict[str, str]
+    request: pytest.FixtureRequest,
+    env: Environment,
+    prometheus: PrometheusClient,
+    stack: dict[str, str],
+    run_id: str,
 ) -> None:
+    """A snapshot of an empty or unreachable stack is refused: any later state would compare clean with it."""
     name, path = _named_snapshot(request, env, "--snapshot")
-    save(take_snapshot(env, prometheus, stack, _cluster(request, env)), path)
+    snapshot = take_snapshot(env, prometheus, stack, _cluster(request, env), _run(run_id))
+    problems = [p for p in unusable(snapshot, env.name, "") if "env" not in p]
+    assert not problems, f"Prometheus: snapshot {name!r} not written, it would prove nothing: " + "; ".join(problems)
+    save(snapshot, path)
     print(f"snapshot {name!r} written to {path}")
 
 
 def test_compare_with_snapshot(
-    request: pytest.FixtureRequest, env: Environment, prometheus: PrometheusClient, stack: dict[str, str]
+    request: pytest.FixtureRequest,
+    env: Environment,
+    prometheus: PrometheusClient,
+    stack: dict[str, str],
+    run_id: str,
 ) -> None:
     name, path = _named_snapshot(request, env, "--compare")
     if not path.is_file():
         pytest.fail(f"no snapshot {name!r} for env {env.name} at {path}: take one with --snapshot {name}")
+    before = load(path)
+    problems = unusable(before, env.name, _run(run_id))
+    assert not problems, f"snapshot {name!r} ({path}, taken {before.get('taken')}) is no baseline: " + "; ".join(
+        problems
+    )
     result = compare(
-        load(path),
-        take_snapshot(env, prometheus, stack, _cluster(request, env)),
+        before,
+        take_snapshot(env, prometheus, stack, _cluster(request, env), _run(run_id)),
         env.fraction("SNAPSHOT_SERIES_DROP_MAX"),
     )
     for change in result.changes:
