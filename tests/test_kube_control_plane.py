@@ -32,14 +32,6 @@ from envconf.environment import ENVIRONMENTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 KWOK_ENV = ENVIRONMENTS_DIR / "kwok" / "obs-conformance.env"
-PORT_KEYS = (
-    "LOCAL_ETCD_PORT",
-    "LOCAL_ETCD_PEER_PORT",
-    "LOCAL_KUBE_APISERVER_PORT",
-    "LOCAL_KUBE_CONTROLLER_MANAGER_PORT",
-    "LOCAL_KUBE_SCHEDULER_PORT",
-    "LOCAL_KWOK_PORT",
-)
 NAMESPACE = "default"
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow]
@@ -54,8 +46,8 @@ def free_port() -> int:
 def private_env(tmp_path: Path) -> Path:
     """The kwok env file on free ports, its kubeconfig under ``tmp_path``."""
     text = KWOK_ENV.read_text()
-    for key in PORT_KEYS:
-        text = re.sub(rf'^{key}=".*"$', f'{key}="{free_port()}"', text, flags=re.MULTILINE)
+    # every listener of the target, the operators' too
+    text = re.sub(r'^(LOCAL_\w+_PORT)=".*"$', lambda m: f'{m[1]}="{free_port()}"', text, flags=re.MULTILINE)
     text = re.sub(r'^KUBECONFIG_FILE=".*"$', f'KUBECONFIG_FILE="{tmp_path / "kubeconfig"}"', text, flags=re.MULTILINE)
     path = tmp_path / "kwok.env"
     path.write_text(text)
