@@ -6,7 +6,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: conformance test deps stack tools lint typecheck unit down
+.PHONY: conformance test deps stack kube tools lint typecheck unit down
 
 deps: $(VENV)/.deps
 
@@ -19,6 +19,11 @@ $(VENV)/.deps: pyproject.toml
 
 stack: deps
 	$(PYTHON) -m deployer local up
+
+## The kwok target: a real Kubernetes control plane on loopback with fake nodes (built on first
+## run, ~20 min on 2 cores; then seconds). `make conformance` does not need it.
+kube: deps
+	$(PYTHON) -m deployer local up --env kwok
 
 ## Run the conformance suites against the local stack (started if needed).
 conformance: stack
@@ -36,7 +41,7 @@ typecheck: deps
 	$(PYTHON) -m mypy
 
 ## The project's own tests: lint, types, unit tests, and the suites against the local stack.
-test: lint typecheck stack tools
+test: lint typecheck stack kube tools
 	$(PYTHON) -m pytest tests suites -n auto --env local $(PYTEST_ARGS)
 
 unit: deps
@@ -44,3 +49,4 @@ unit: deps
 
 down:
 	$(PYTHON) -m deployer local down
+	$(PYTHON) -m deployer local down --env kwok
