@@ -1,7 +1,8 @@
 """Benchmark of the conformance suite on the local stack: ``python -m bench.run [--cold]``.
 
 Prints, with the machine's core count: warm (and optionally cold) start of the
-local stack; wall time of the full suite (-n auto) and of -m smoke; each
+local stack and the warm start of the local control plane (--env kwok); wall time
+of the full suite (-n auto) and of -m smoke; each
 pipeline's inherent latency by tight polling; suite time over the slowest
 pipeline; a 10,000 + 10,000 span/log burst counted back; the unit tests' time.
 Then each target of issue 8 with PASS or MISS. Measured, never asserted: this is
@@ -189,6 +190,12 @@ def main() -> int:
     else:
         print("  cold start: not measured (use --cold; CI measured it on a fresh machine)")
 
+    print("local control plane (--env kwok: etcd, Kubernetes, kwok, the operators; what is deployed stays)")
+    kube = LocalStack(load_environment("kwok"))
+    kube.up()
+    kube.down()
+    kube_warm = timed("warm start (binaries cached)", kube.up)
+
     print("pipeline latency (tight polling, 10 ms)")
     emitter = OtlpEmitter(env, f"bench-{uuid.uuid4().hex[:6]}")
     latencies = pipeline_latencies(env, emitter, args.samples)
@@ -227,6 +234,7 @@ def main() -> int:
             f"{full:.1f}s",
         ),
         ("warm start <= 15 s", warm <= 15, f"{warm:.1f}s"),
+        ("control plane warm start <= 15 s", kube_warm <= 15, f"{kube_warm:.1f}s"),
         ("unit tests <= 30 s", unit <= 30, f"{unit:.1f}s"),
         ("smoke subset (no target; under a minute on dev asked)", smoke <= 60, f"{smoke:.1f}s"),
         ("poll resolution within 100 ms of tight polling", abs(gap) <= 0.1, f"{gap * 1000:+.0f} ms"),
