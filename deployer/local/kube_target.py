@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from deployer.local import kube_build, kube_pki
 from deployer.local.kube_components import KUBERNETES_SERVICE_IP, KubePlane, control_plane
 from deployer.local.layout import Layout
+from deployer.local.operators import operators
 from deployer.local.target import Component, Rendered
 from envconf import Environment
 
 # Who adds components to the kwok target, in start order: each takes the KubePlane (env,
 # state layout, binaries, PKI, kubeconfigs, admin API) and returns its components. The
 # operators (deployer/local/operators.py) join as ``(control_plane, operators)``.
-KUBE_PROVIDERS: Sequence[Callable[[KubePlane], list[Component]]] = (control_plane,)
+KUBE_PROVIDERS: Sequence[Callable[[KubePlane], list[Component]]] = (control_plane, operators)
 
 
 @dataclass
