@@ -15,6 +15,7 @@ import ipaddress
 import os
 import re
 import socket
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 from clients.kubernetes import KubernetesClient
 from clients.polling import Observation, wait_for
-from deployer.local import kube_build, operator_build
+from deployer.local import helm_build, kube_build, operator_build, operators
 from deployer.local.kube_components import KubeApi, KubePlane
 from deployer.local.layout import Layout
 from deployer.local.stack import LocalStack
@@ -349,3 +350,33 @@ def test_no_operator_holds_a_connection_off_loopback(cluster: Cluster) -> None:
         assert remote, f"{name} (pid {pid}) holds no TCP connection: expected one to the API server"
         off = sorted(a for a in remote if not ipaddress.ip_address(a).is_loopback)
         assert off == [], f"{name} (pid {pid}) is connected to non-loopback addresses {off}"
+
+
+def test_helm_adopts_the_crds_the_operator_applied(cluster: Cluster, tmp_path: Path) -> None:
+    """The chart's own install takes over the CRDs applied before it, instead of failing on ownership."""
+    crds = operators.operator_crds(cluster.env)["opentelemetry-operator"]
+    charts = operators.chart_source()
+    if charts.directory is None:
+        pytest.skip("no offline chart mirror ($OBSCONF_CHARTS or ../shared/charts)")
+    helm, kubeconfig = str(helm_build.build_helm()), f"--kubeconfig={cluster.env.repo_path('KUBECONFIG_FILE')}"
+    argv = [
+        helm, "upgrade", "--install", crds.release, *charts.reference(crds.chart), "--namespace", crds.namespace, kubeconfig,
+        *(f"--set={s}" for s in crds.settings),
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, "HOME": str(tmp_path)}
+    )
+    assert done.returncode == 0, (
+        f"helm upgrade --install {crds.release} exited {done.returncode}: {done.stderr[-1500:]}"
+    )
+    crd = cluster.client.get(f"{operators.CRD_PATH}/opentelemetrycollectors.opentelemetry.io") or {}
+    annotations = crd.get("metadata", {}).get("annotations") or {}
+    assert annotations.get("meta.helm.sh/release-name") == crds.release, annotations
+    # the release now owns it: the CRD is part of its manifest (an unchanged object needs no patch)
+    manifest = subprocess.run(
+        [helm, "get", "manifest", crds.release, "--namespace", crds.namespace, kubeconfig],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert "name: opentelemetrycollectors.opentelemetry.io" in manifest.stdout, (
+        f"helm release {crds.release} does not own the CRD: {manifest.stderr[-500:]}"
+    )
