@@ -89,8 +89,8 @@ class Environment:
         return self.target == "kwok"
 
     def repo_path(self, key: str) -> Path:
-        """A path key of this env: absolute as written, or relative to the repository."""
-        return ENVIRONMENTS_DIR.parent / self.text(key)
+        """A path key of this env: absolute as written, or relative to the project (where .local-stack is)."""
+        return PROJECT_ROOT / self.text(key)
 
     def host(self, service: str) -> str:
         """The ingress host of a service: ``<env>-<cluster>-<service>.<domain>``."""
