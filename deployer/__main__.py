@@ -25,7 +25,7 @@ def _print_statuses(statuses: list[ComponentStatus]) -> int:
 def _local(args: argparse.Namespace) -> int:
     stack = LocalStack(load_environment(args.env))
     if args.action == "down":
-        for line in stack.down(args.components):
+        for line in stack.down(args.components, delete_data=args.delete_data):
             print(line)
         return 0
     return _print_statuses(stack.up() if args.action == "up" else stack.status())
@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     local = sub.add_parser("local", help="the stack's real backends as processes on this machine")
     local.add_argument("action", choices=("up", "down", "status"))
     local.add_argument("components", nargs="*", help="with down: stop only these (e.g. logs-store)")
-    local.add_argument("--env", default="local", help="environment under environments/ (default: local)")
+    local.add_argument(
+        "--env", default="local", help="environment under environments/: local (default) or kwok (control plane)"
+    )
+    local.add_argument("--delete-data", action="store_true", help="with down: also delete the data (etcd, TSDB, ...)")
     for action, text in (
         ("up", "deploy the stack (the design's eleven steps), idempotent"),
         ("plan", "print the commands and rendered manifests, secrets masked; touch nothing"),

@@ -93,7 +93,7 @@ def test_kwok_target_end_to_end(plane: tuple[Environment, LocalStack, Path], tmp
     env, stack, env_file = plane
     check_status_and_version(env, stack, env_file)
     check_workloads(env)
-    check_down_stops_only_what_it_started(stack, tmp_path)
+    check_down_stops_only_what_it_started(env, stack, tmp_path)
 
 
 def check_status_and_version(env: Environment, stack: LocalStack, env_file: Path) -> None:
@@ -203,8 +203,36 @@ def check_workloads(env: Environment) -> None:
     wait_until("the volume and its directory deleted", str(host_path), volume_gone)
 
 
-def check_down_stops_only_what_it_started(stack: LocalStack, tmp_path: Path) -> None:
-    """A process of the same binary that this stack did not start survives ``down``."""
+def bound_claim(env: Environment, name: str) -> Path:
+    """A PVC of the env's class, once Bound: the directory of its volume."""
+    client = KubernetesClient.from_kubeconfig(env.text("KUBE_CONTEXT"), 5.0, str(env.repo_path("KUBECONFIG_FILE")))
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": env.text("STORAGE_CLASS"),
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    kubectl(env, "apply", "-f", "-", stdin=json.dumps(claim))
+    path = f"/api/v1/namespaces/{NAMESPACE}/persistentvolumeclaims/{name}"
+
+    def bound() -> Observation[str]:
+        pvc = client.get(path) or {}
+        phase = pvc.get("status", {}).get("phase")
+        return Observation(str(pvc.get("spec", {}).get("volumeName", "")), phase == "Bound", f"phase {phase}")
+
+    volume = client.get(f"/api/v1/persistentvolumes/{wait_until(f'PVC {name} Bound', path, bound)}") or {}
+    return Path(volume["spec"]["hostPath"]["path"])
+
+
+def check_down_stops_only_what_it_started(env: Environment, stack: LocalStack, tmp_path: Path) -> None:
+    """A process of the same binary that this stack did not start survives ``down``; ``--delete-data``
+    removes etcd's data and the directories of the volumes still bound."""
+    volume_dir = bound_claim(env, "kept-data")
+    assert volume_dir.is_dir()
     etcd = str(kube_build.kube_binaries().etcd)
     client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
     decoy = subprocess.Popen(
@@ -222,8 +250,11 @@ def check_down_stops_only_what_it_started(stack: LocalStack, tmp_path: Path) -> 
     )
     try:
         pids = {s.name: s.pid for s in stack.status()}
-        lines = stack.down()
-        assert lines == [f"{name}: stopped (pid {pids[name]})" for name in reversed(list(pids))], lines
+        lines = stack.down(delete_data=True)
+        stopped = [f"{name}: stopped (pid {pids[name]})" for name in reversed(list(pids))]
+        assert lines[: len(stopped)] == stopped, lines
+        assert f"deleted {stack.layout.data('etcd')}" in lines and f"deleted {volume_dir}" in lines, lines
+        assert not volume_dir.exists() and not stack.layout.data("etcd").exists()
         assert decoy.poll() is None, "down stopped an etcd it did not start"
         assert all(s.pid is None for s in stack.status())
     finally:

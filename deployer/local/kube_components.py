@@ -38,6 +38,7 @@ NODES = 1  # kwok-node-0 .. : InternalIP 127.0.0.2, 127.0.0.3, ...
 NODE_LEASE_SECONDS = 40  # without leases the node lifecycle controller marks every node NotReady
 DISABLED_CONTROLLERS = ("node-ipam-controller", "service-lb-controller", "cloud-node-lifecycle-controller")
 HOSTPATH_PROVISIONER = "kubernetes.io/host-path"
+HOSTPATH_ROOT = Path("/tmp/hostpath_pv")  # noqa: S108 - fixed in the provisioner (pkg/volume/hostpath)
 FIELD_MANAGER = "obs-conformance"
 API_TIMEOUT = 5.0
 
@@ -132,6 +133,17 @@ class KubeApi:
             )
         applied: dict[str, Any] = response.json()
         return applied
+
+
+def volume_directories(api: KubeApi) -> list[Path]:
+    """Directories of the hostpath provisioner's volumes (it makes them under /tmp/hostpath_pv/);
+    none when the API does not answer."""
+    try:
+        volumes = api.get("/api/v1/persistentvolumes").get("items", [])
+    except (OSError, StackError):
+        return []
+    paths = [Path(v["spec"]["hostPath"]["path"]) for v in volumes if "hostPath" in v.get("spec", {})]
+    return [path for path in paths if path.parent == HOSTPATH_ROOT]
 
 
 def node_names() -> list[str]:

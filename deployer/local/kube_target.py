@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from deployer.local import kube_build, kube_pki
-from deployer.local.kube_components import KUBERNETES_SERVICE_IP, KubePlane, control_plane
+from deployer.local.kube_components import KUBERNETES_SERVICE_IP, KubePlane, control_plane, volume_directories
 from deployer.local.layout import Layout
 from deployer.local.operators import operators
 from deployer.local.target import Component, Rendered
@@ -46,6 +47,10 @@ class KubeTarget:
     def components(self) -> list[Component]:
         plane = self.plane
         return [component for provider in KUBE_PROVIDERS for component in provider(plane)]
+
+    def data(self) -> list[Path]:
+        """etcd's and kwok's data, and the directories of the hostpath volumes the API still lists."""
+        return [self.layout.data("etcd"), self.layout.data("kwok"), *volume_directories(self.plane.api)]
 
     def generated_secrets(self) -> list[str]:
         return []  # keys and certificates stay in 0600 files, never printed

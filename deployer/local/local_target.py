@@ -93,6 +93,9 @@ class LocalTarget:
         specs = process_specs(self.env, self.layout, self.bins, dsn, postgres.run_as())
         return [own_steps.get(spec.name, Component)(spec) for spec in specs]
 
+    def data(self) -> list[Path]:
+        return [self.layout.root / "data", self.layout.pg_data]
+
     def generated_secrets(self) -> list[str]:
         """The secrets this stack made for itself (mock hook token, Postgres password), for masking."""
         found = []

@@ -8,6 +8,7 @@ ready-checked against STACK_START_DEADLINE.
 from __future__ import annotations
 
 import fcntl
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -161,15 +162,24 @@ class LocalStack:
     def component_names(self) -> list[str]:
         return [c.name for c in self.target.components()]
 
-    def down(self, only: list[str] | None = None) -> list[str]:
-        """Stop, in reverse order, only the processes this stack started (``only``: some of them)."""
+    def down(self, only: list[str] | None = None, delete_data: bool = False) -> list[str]:
+        """Stop, in reverse order, only the processes this stack started (``only``: some of them);
+        ``delete_data``: then remove the target's data (all of it: no ``only``)."""
         specs = {c.name: c.spec for c in self.target.components()}
         names = list(specs)
         unknown = sorted(set(only or []) - set(names))
         if unknown:
             raise StackError(f"unknown component(s) {', '.join(unknown)}; known: {', '.join(names)}")
-        return [
+        if delete_data and only:
+            raise StackError("--delete-data stops every component: name none")
+        doomed = self.target.data() if delete_data else []
+        lines = [
             f"{name}: {self.processes.stop(name, stop_signal=specs[name].stop_signal)}"
             for name in reversed(names)
             if not only or name in only
         ]
+        for path in doomed:
+            if path.exists():
+                shutil.rmtree(path)
+                lines.append(f"deleted {path}")
+        return lines

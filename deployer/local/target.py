@@ -91,3 +91,6 @@ class Target(Protocol):
 
     def generated_secrets(self) -> list[str]:
         """Secrets it made for itself, to mask in every output."""
+
+    def data(self) -> list[Path]:
+        """What ``down --delete-data`` removes once every process stopped (asked while they still run)."""
