@@ -250,7 +250,7 @@ def control_plane(plane: KubePlane) -> list[Component]:
             ready.append(f"{name} Ready={conditions.get('Ready', 'unknown')}")
         return all(line.endswith("=True") for line in ready), "; ".join(ready)
 
-    def build() -> None:
+    def build() -> None:  # one module copy builds them all: the first asks, the others find them built
         kube_build.build_kube()
 
     def client_flags(kubeconfig: Rendered) -> tuple[str, ...]:
@@ -302,6 +302,7 @@ def control_plane(plane: KubePlane) -> list[Component]:
                 ready_url=f"{plane.server}/readyz",
                 ready_probe=_seen(apiserver_ready),
             ),
+            build=build,
             after_ready=cluster_objects,
             rendered=(admin_kubeconfig,),
         ),
@@ -328,6 +329,7 @@ def control_plane(plane: KubePlane) -> list[Component]:
                 ready_url=f"https://{LOOPBACK}:{cm_port}/healthz",
                 ready_probe=_seen(controller_manager_ready),
             ),
+            build=build,
             rendered=(cm_kubeconfig,),
         ),
         Component(
@@ -345,6 +347,7 @@ def control_plane(plane: KubePlane) -> list[Component]:
                 ready_url=f"https://{LOOPBACK}:{scheduler_port}/healthz",
                 ready_probe=_seen(_healthz(f"https://{LOOPBACK}:{scheduler_port}/healthz", pki.ca.cert)),
             ),
+            build=build,
             rendered=(scheduler_kubeconfig,),
         ),
         Component(
@@ -367,6 +370,7 @@ def control_plane(plane: KubePlane) -> list[Component]:
                 # its work dir holds a default config it would read (~/.kwok/kwok.yaml): keep it ours
                 env={"KWOK_WORKDIR": str(layout.data("kwok"))},
             ),
+            build=build,
             rendered=(kwok_kubeconfig,),
         ),
     ]
