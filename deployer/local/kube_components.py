@@ -236,8 +236,10 @@ def control_plane(plane: KubePlane) -> list[Component]:
         healthy, seen = _healthz(f"https://{LOOPBACK}:{cm_port}/healthz", pki.ca.cert)(timeout)
         if not healthy:
             return False, f"healthz: {seen}"
-        found = api.get(f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}", timeout)
-        return found.get("provisioner") == HOSTPATH_PROVISIONER, f"healthz ok; StorageClass {storage_class} present"
+        provisioner = api.get(f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}", timeout).get("provisioner")
+        if provisioner != HOSTPATH_PROVISIONER:
+            return False, f"StorageClass {storage_class}: provisioner {provisioner}, expected {HOSTPATH_PROVISIONER}"
+        return True, f"healthz ok; StorageClass {storage_class} present"
 
     def nodes_ready(timeout: float) -> tuple[bool, str]:
         healthy, seen = _healthz(f"http://{kwok_address}/healthz", pki.ca.cert)(timeout)
