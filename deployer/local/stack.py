@@ -1,4 +1,5 @@
-"""``up``, ``down`` and ``status`` of the local stack.
+"""``up``, ``down`` and ``status`` of a local target: the signal stack (``--env local``) or the
+Kubernetes control plane (``--env kwok``), each a list of components (deployer/local/target.py).
 
 ``up`` is idempotent: what runs with the same command and configs is left alone,
 what is stale is restarted, what is missing is started; then every component is
@@ -34,7 +35,8 @@ class ComponentStatus:
 
 
 def target_for(env: Environment, layout: Layout | None = None) -> Target:
-    """The target the env's TARGET names, with its state under ``layout`` (default: .local-stack)."""
+    """The target the env's TARGET names. Its state dir: ``layout`` when given, else .local-stack
+    (OBSCONF_STATE) for the signal stack and .local-stack/kube for the control plane."""
     root = layout or Layout.default()
     if env.is_local:
         from deployer.local.local_target import LocalTarget
