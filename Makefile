@@ -45,7 +45,7 @@ test: lint typecheck stack kube tools
 	$(PYTHON) -m pytest tests suites -n auto --env local $(PYTEST_ARGS)
 
 unit: deps
-	$(PYTHON) -m pytest tests -m "not stack" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests -m "not stack" -n auto $(PYTEST_ARGS)
 
 down:
 	$(PYTHON) -m deployer local down
