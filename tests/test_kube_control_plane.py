@@ -74,7 +74,7 @@ def plane(
         stack.up()
         yield env, stack, env_file
     finally:
-        stack.down()
+        stack.down(delete_data=True)  # no volume directories left behind in /tmp/hostpath_pv
 
 
 def kubectl(env: Environment, *args: str, stdin: str | None = None) -> str:
