@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from deployer.cluster.plan import Command, Step
+from deployer.local import kube_build
 from deployer.local.helm_build import build_helm
 from envconf import Environment
 
@@ -28,10 +29,13 @@ class Runner:
         return self.env.mask(text)
 
     def _argv(self, command: Command) -> list[str]:
-        """helm from PATH, else the project's pinned build (so a machine without helm can deploy)."""
+        """helm from PATH, else the project's pinned build (so a machine without helm can deploy);
+        kubectl likewise, and always the pinned one for the kwok target (its API server's version)."""
         argv = list(command.argv)
         if argv[0] == "helm" and shutil.which("helm") is None:
             argv[0] = str(build_helm())
+        if argv[0] == "kubectl" and (self.env.target == "kwok" or shutil.which("kubectl") is None):
+            argv[0] = str(kube_build.kubectl())
         return argv
 
     def _execute(self, command: Command) -> subprocess.CompletedProcess[str]:
