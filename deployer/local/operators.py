@@ -137,11 +137,13 @@ def adopted(crd: dict[str, Any], crds: ChartCrds) -> dict[str, Any]:
 
 def apply_crds(api: KubeApi, documents: list[dict[str, Any]], deadline_s: float) -> None:
     """Server-side apply each CRD, then wait until the API serves every one (Established)."""
-    names = [document["metadata"]["name"] for document in documents]
-    for name, document in zip(names, documents, strict=True):
+    names = []  # those applied now; one that carries its digest was applied and established before
+    for document in documents:
+        name = document["metadata"]["name"]
         digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
         if _applied_digest(api, name) == digest:
             continue  # applied before, unchanged: a warm start skips re-sending ~2 MB of schemas
+        names.append(name)
         metadata = document["metadata"]
         marked = {
             **document,
@@ -154,8 +156,9 @@ def apply_crds(api: KubeApi, documents: list[dict[str, Any]], deadline_s: float)
             )
     deadline = time.monotonic() + deadline_s
     interval = 0.05
+    waiting = dict.fromkeys(names, "(not asked yet)")
     while True:
-        waiting = {name: seen for name in names if (seen := _established(api, name)) != "True"}
+        waiting = {name: seen for name in waiting if (seen := _established(api, name)) != "True"}
         if not waiting:
             return
         if time.monotonic() >= deadline:
