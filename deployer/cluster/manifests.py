@@ -50,6 +50,8 @@ class Target:
     documents; kwok: ClusterIP). ``own_postgres``: the deployer runs the PostgreSQL that
     ``POSTGRES_HOST`` names (no external database there). ``cert_manager``: the deployer
     installs cert-manager (a fresh kind cluster has none; Scaleway clusters have it).
+    ``app_namespaces``: the deployer creates ``APP_NAMESPACES`` (a fresh local cluster runs no
+    apps, and the per-app ServiceMonitors need their namespaces).
     """
 
     webhooks: bool
@@ -57,14 +59,16 @@ class Target:
     own_postgres: bool
     cert_manager: bool
     kind_cluster: bool
+    app_namespaces: bool = False
 
 
 TARGETS = {
     "scaleway": Target(webhooks=True, ingress_service="LoadBalancer", own_postgres=False, cert_manager=False,
                        kind_cluster=False),
-    "kind": Target(webhooks=True, ingress_service="NodePort", own_postgres=True, cert_manager=True, kind_cluster=True),
+    "kind": Target(webhooks=True, ingress_service="NodePort", own_postgres=True, cert_manager=True, kind_cluster=True,
+                   app_namespaces=True),
     "kwok": Target(webhooks=False, ingress_service="ClusterIP", own_postgres=True, cert_manager=False,
-                   kind_cluster=False),
+                   kind_cluster=False, app_namespaces=True),
 }  # fmt: skip
 
 
