@@ -4,16 +4,19 @@ all three backends; and the collector accepted everything it was sent, refusing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from clients.kubernetes import KubernetesClient
 from clients.logs import LogStore
 from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from clients.traces import TraceStore
 from envconf import Environment
+from fixtures.collector_config import CollectorConfigError, local_collector_config
 from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_logs, read_trace
+from fixtures.readback import fresh, grown_by, prometheus_time, read_logs, read_trace, series_values
 
 pytestmark = [pytest.mark.traces, pytest.mark.logs, pytest.mark.metrics]
 
@@ -64,11 +67,16 @@ def test_collector_accepts_all_and_drops_nothing(
 ) -> None:
     job = env.text("COLLECTOR_JOB")
 
+    def selector(metric: str) -> str:
+        return f'{{__name__=~"otelcol_{metric}_{signal}(_total)?", job="{job}"}}'
+
     def total(metric: str) -> float:
-        samples = prometheus.query(f'sum({{__name__=~"otelcol_{metric}_{signal}(_total)?", job="{job}"}})')
+        samples = prometheus.query(f"sum({selector(metric)})")
         return samples[0].value if samples else 0.0
 
-    before = total("receiver_accepted")
+    accepted_selector = selector("receiver_accepted")
+    since = prometheus_time(prometheus)
+    before = series_values(prometheus, accepted_selector)
     if signal == "spans":
         sent = len(emitter.send_rich_trace(probe_id).spans)
     elif signal == "log_records":
@@ -77,29 +85,101 @@ def test_collector_accepts_all_and_drops_nothing(
     else:
         emitter.send_counter("conformance-collector", probe_id, 1)
         sent = 1
+    accepted_query = fresh(accepted_selector, since)
 
     def probe() -> Observation[float]:
-        accepted = total("receiver_accepted") - before
-        return Observation(accepted, accepted >= sent, f"accepted +{accepted:g}")
+        accepted = sum(grown_by(before, series_values(prometheus, accepted_query)).values())
+        return Observation(accepted, accepted >= sent, f"accepted +{accepted:g} in samples after the send")
 
     wait_for(
         probe,
         patience=patience("METRIC"),
-        expected=f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent}",
-        where=f"Prometheus: {prometheus.query_url(f'otelcol_receiver_accepted_{signal}')}",
+        expected=f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent}, series by series",
+        where=f"Prometheus: GET {prometheus.query_url(accepted_query)}",
     )
     lost = {name: total(name) for name in ("receiver_refused", "receiver_failed", "exporter_send_failed")}
     assert not any(lost.values()), f"collector (job {job}): {signal} lost since start: {lost}, expected none"
 
 
-def test_collector_runs_memory_limiter_and_batch(env: Environment, prometheus: PrometheusClient) -> None:
-    promql = f'sum by (processor, otel_signal) (otelcol_processor_incoming_items{{job="{env.text("COLLECTOR_JOB")}"}})'
-    running = {(s.labels.get("processor"), s.labels.get("otel_signal")) for s in prometheus.query(promql)}
-    batch = prometheus.query(
-        f'count(otelcol_processor_batch_batch_send_size_count{{job="{env.text("COLLECTOR_JOB")}"}})'
+REQUIRED_PROCESSORS = ("memory_limiter", "resource", "batch")
+SIGNALS = ("traces", "logs", "metrics")
+# processors built on processorhelper report items per signal in the collector's own telemetry
+PER_SIGNAL_TELEMETRY = ("memory_limiter", "resource")
+
+
+def running_collector_config(request: pytest.FixtureRequest, env: Environment) -> tuple[dict[str, Any], str]:
+    """The config the running collector uses: locally its process' --config, on clusters its resource."""
+    if env.is_local:
+        try:
+            return local_collector_config(str(env.endpoint("OTLP_GRPC_ENDPOINT")))
+        except CollectorConfigError as e:
+            pytest.fail(f"collector: {e}")
+    kube: KubernetesClient = request.getfixturevalue("kube")
+    namespace = env.text("NAMESPACE")
+    collector = kube.get(
+        f"/apis/opentelemetry.io/v1beta1/namespaces/{namespace}/opentelemetrycollectors/otel-collector"
     )
-    for signal in ("traces", "logs", "metrics"):
-        assert ("memory_limiter", signal) in running, (
-            f"collector: memory_limiter not in the {signal} pipeline (seen {sorted(running)})"
+    assert collector is not None, f"OpenTelemetry operator: OpenTelemetryCollector {namespace}/otel-collector not found"
+    config: dict[str, Any] = collector["spec"]["config"]
+    return config, f"OpenTelemetryCollector {namespace}/otel-collector"
+
+
+def signal_of(labels: dict[str, str]) -> str:
+    """The signal label as 2.x escapes it (``otel_signal``) or 3.x keeps it (``otel.signal``)."""
+    return labels.get("otel_signal") or labels.get("otel.signal") or ""
+
+
+def test_collector_runs_every_required_processor_in_every_pipeline(
+    request: pytest.FixtureRequest,
+    env: Environment,
+    patience: Callable[[str], Patience],
+    emitter: OtlpEmitter,
+    prometheus: PrometheusClient,
+    probe_id: str,
+) -> None:
+    """memory_limiter, resource (cluster, environment) and batch in the traces, logs and metrics pipelines,
+    by the running collector's config, and processing this run's data by its own telemetry."""
+    config, where = running_collector_config(request, env)
+    pipelines: dict[str, dict[str, Any]] = config.get("service", {}).get("pipelines", {})
+    problems = [f"no {signal} pipeline" for signal in SIGNALS if not any(n.split("/")[0] == signal for n in pipelines)]
+    for name, pipeline in sorted(pipelines.items()):
+        processors = list(pipeline.get("processors") or [])
+        missing = [p for p in REQUIRED_PROCESSORS if p not in processors]
+        if missing:
+            problems.append(f"pipeline {name} runs processors {processors}, missing {missing}")
+    assert not problems, f"collector ({where}): " + "; ".join(problems) + f" (pipelines: {sorted(pipelines)})"
+
+    job = env.text("COLLECTOR_JOB")
+    selector = f'{{__name__=~"otelcol_processor_incoming_items(_total)?", job="{job}"}}'
+    batches = f'{{__name__=~"otelcol_processor_batch_batch_send_size_count", job="{job}"}}'
+
+    since = prometheus_time(prometheus)
+    before = series_values(prometheus, selector)
+    batched_before = series_values(prometheus, batches)
+    emitter.send_trace("conformance-pipelines", probe_id)
+    emitter.send_log("conformance-pipelines", probe_id, f"pipeline probe {probe_id}")
+    emitter.send_counter("conformance-pipelines", probe_id, 1)
+    wanted = [(p, s) for p in PER_SIGNAL_TELEMETRY for s in SIGNALS]
+    fresh_items = fresh(selector, since)
+
+    def probe() -> Observation[list[tuple[str, str]]]:
+        grown = grown_by(before, series_values(prometheus, fresh_items))
+        done = {(dict(key).get("processor", ""), signal_of(dict(key))) for key, delta in grown.items() if delta > 0}
+        idle = [key for key in wanted if key not in done]
+        batched = any(
+            d > 0 for d in grown_by(batched_before, series_values(prometheus, fresh(batches, since))).values()
         )
-    assert batch, "collector: the batch processor reports no batches (otelcol_processor_batch_batch_send_size)"
+        shown = (
+            f"not grown: {idle}" + ("" if batched else "; batch processor sent no batch") + f"; grew: {sorted(done)}"
+        )
+        return Observation(idle, not idle and batched, shown)
+
+    wait_for(
+        probe,
+        patience=patience("METRIC"),
+        expected=(
+            f"otelcol_processor_incoming_items of job {job} to grow for {list(PER_SIGNAL_TELEMETRY)} in each of "
+            f"{list(SIGNALS)}, and a batch sent, after one span, log and metric were sent"
+        ),
+        where=f"Prometheus: GET {prometheus.query_url(fresh_items)}",
+    )

@@ -13,7 +13,7 @@ from clients.polling import Patience
 from envconf import Environment
 from fixtures.emitters import SentLog
 from fixtures.pod_logs import Writer
-from fixtures.readback import read_logs
+from fixtures.readback import assert_placement, read_logs
 
 pytestmark = [pytest.mark.logs]
 
@@ -46,8 +46,12 @@ def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
     records = waited.value
 
     record = next(r for r in records if r.body == payload["message"])
-    labels = {name: record.labels.get(name) for name in selector}
-    assert labels == selector, f"log pipeline: labels {labels}, expected {selector} (namespace, team, environment)"
+    labels = {name: record.index_label(name) for name in selector}
+    assert labels == selector, (
+        f"log pipeline: index labels {labels}, expected {selector} (namespace, team, environment)"
+    )
+    # Promtail's structured_metadata stage: the trace id and stack trace stay off the index
+    assert_placement(log_store, record, selector, ("traceID", "stack_trace"))
     parsed = {
         "level": record.get("level") or record.get("severity_text"),
         "traceID": record.get("traceID"),

@@ -7,17 +7,20 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.logs import LogStore
+from clients.logs import LogStore, duration_seconds
 from clients.polling import Patience
 from envconf import Environment
-from envconf.values import parse_duration
 from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_logs
+from fixtures.readback import assert_placement, read_logs
 
 pytestmark = [pytest.mark.logs]
 
 TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
 SPAN_ID = 0xEEE19B7EC3C1B174
+# The design's Loki otlp_config: these resource attributes are index labels; everything else
+# of a record (its attributes, trace context) is structured metadata, never an index label.
+INDEX_LABELS = ("service.name", "namespace", "team", "environment", "cluster")
+STRUCTURED_METADATA = ("trace_id", "span_id", "probe.id")
 
 
 @pytest.mark.smoke
@@ -72,10 +75,11 @@ def test_design_labels_are_index_labels_and_trace_context_kept(
     record_latency(waited.seconds)
 
     record = next(r for r in waited.value if r.body == sent.body)
-    labels = {name: record.labels.get(name, record.labels.get(name.replace(".", "_"))) for name in selector}
+    labels = {name: record.index_label(name) for name in selector}
     assert labels == selector, (
         f"{log_store.component}: index labels {labels}, expected {selector} (namespace, team, environment, service_name)"
     )
+    assert_placement(log_store, record, INDEX_LABELS, STRUCTURED_METADATA)
     context = {
         "trace_id": record.get("trace_id"),
         "span_id": record.get("span_id"),
@@ -88,7 +92,7 @@ def test_design_labels_are_index_labels_and_trace_context_kept(
 def test_log_store_runs_with_env_retention(env: Environment, log_store: LogStore) -> None:
     period, compaction = log_store.retention()
     wanted = env.duration("LOG_RETENTION")
-    assert parse_duration(period).seconds == wanted.seconds, (
+    assert duration_seconds(period) == wanted.seconds, (
         f"{log_store.component}: running retention {period}, expected {wanted} (LOG_RETENTION)"
     )
     assert "disabled" not in compaction, f"{log_store.component}: compaction {compaction}, expected retention enforced"
