@@ -115,10 +115,10 @@ def conditions(obj: dict[str, Any]) -> str:
     )
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One private plane for the module; built and started in the fixture (outside the test timeout)."""
-    tmp_path = tmp_path_factory.mktemp("operators")
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    """The private plane, built and started in the fixture (outside the test timeout); one test uses it,
+    so parallel workers never start two."""
     env = load_environment(str(private_env(tmp_path)), environ={})
     stack = LocalStack(env, Layout(tmp_path / "state" / "kube"))
     try:
@@ -130,7 +130,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         stack.down()
 
 
-def test_operators_run_ready_on_loopback(cluster: Cluster) -> None:
+@pytest.mark.timeout(600)  # five reconciliations in a row, each with its own deadline
+def test_operators_reconcile_on_the_kwok_target(cluster: Cluster, tmp_path: Path) -> None:
+    """One test (one private plane): each operator's reconciling, then the network rule, then helm's adoption."""
+    check_operators_run_ready_on_loopback(cluster)
+    for kind, size_key, prefix in (
+        ("Prometheus", "PROMETHEUS_STORAGE_SIZE", "prometheus"),
+        ("Alertmanager", "ALERTMANAGER_STORAGE_SIZE", "alertmanager"),
+    ):
+        check_prometheus_operator_makes_statefulsets_with_bound_claims(cluster, kind, size_key, prefix)
+    check_cert_manager_issues_from_self_signed_and_ca_cluster_issuers(cluster)
+    check_opentelemetry_operator_makes_the_collector_deployment_and_services(cluster)
+    check_no_operator_holds_a_connection_off_loopback(cluster)
+    check_helm_adopts_the_crds_the_operator_applied(cluster, tmp_path)
+
+
+def check_operators_run_ready_on_loopback(cluster: Cluster) -> None:
     statuses = {s.name: s for s in cluster.stack.status()}
     for name in OPERATORS:
         assert statuses[name].ready, f"{name}: not ready at {statuses[name].where}: {statuses[name].seen}"
@@ -150,11 +165,7 @@ def storage(size: str, storage_class: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    ("kind", "size_key", "prefix"),
-    [("Prometheus", "PROMETHEUS_STORAGE_SIZE", "prometheus"), ("Alertmanager", "ALERTMANAGER_STORAGE_SIZE", "alertmanager")],
-)  # fmt: skip
-def test_prometheus_operator_makes_statefulsets_with_bound_claims(
+def check_prometheus_operator_makes_statefulsets_with_bound_claims(
     cluster: Cluster, kind: str, size_key: str, prefix: str
 ) -> None:
     env, namespace = cluster.env, cluster.namespace
@@ -212,7 +223,7 @@ def certificate(namespace: str, name: str, issuer_name: str, spec: dict[str, Any
     }
 
 
-def test_cert_manager_issues_from_self_signed_and_ca_cluster_issuers(cluster: Cluster) -> None:
+def check_cert_manager_issues_from_self_signed_and_ca_cluster_issuers(cluster: Cluster) -> None:
     namespace = cluster.namespace
     hosts = [cluster.env.host("prometheus"), cluster.env.host("alertmanager")]
     cluster.apply(issuer(f"{NAME}-selfsigned", {"selfSigned": {}}))
@@ -255,7 +266,7 @@ def test_cert_manager_issues_from_self_signed_and_ca_cluster_issuers(cluster: Cl
     assert 88 <= days <= 90, f"Certificate {NAME}-leaf expires in {days} days, asked 2160h"
 
 
-def test_opentelemetry_operator_makes_the_collector_deployment_and_services(cluster: Cluster) -> None:
+def check_opentelemetry_operator_makes_the_collector_deployment_and_services(cluster: Cluster) -> None:
     namespace = cluster.namespace
     cluster.apply(
         {
@@ -341,7 +352,7 @@ def remote_addresses(pid: int) -> set[str]:
     return found
 
 
-def test_no_operator_holds_a_connection_off_loopback(cluster: Cluster) -> None:
+def check_no_operator_holds_a_connection_off_loopback(cluster: Cluster) -> None:
     """After reconciling, every operator's open TCP connections lead to loopback (the API server)."""
     for name in OPERATORS:
         pid = cluster.stack.processes.pid(name)
@@ -352,12 +363,10 @@ def test_no_operator_holds_a_connection_off_loopback(cluster: Cluster) -> None:
         assert off == [], f"{name} (pid {pid}) is connected to non-loopback addresses {off}"
 
 
-def test_helm_adopts_the_crds_the_operator_applied(cluster: Cluster, tmp_path: Path) -> None:
+def check_helm_adopts_the_crds_the_operator_applied(cluster: Cluster, tmp_path: Path) -> None:
     """The chart's own install takes over the CRDs applied before it, instead of failing on ownership."""
     crds = operators.operator_crds(cluster.env)["opentelemetry-operator"]
     charts = operators.chart_source()
-    if charts.directory is None:
-        pytest.skip("no offline chart mirror ($OBSCONF_CHARTS or ../shared/charts)")
     helm, kubeconfig = str(helm_build.build_helm()), f"--kubeconfig={cluster.env.repo_path('KUBECONFIG_FILE')}"
     argv = [
         helm, "upgrade", "--install", crds.release, *charts.reference(crds.chart), "--namespace", crds.namespace, kubeconfig,
