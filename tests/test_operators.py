@@ -19,7 +19,8 @@ import pytest
 
 from deployer import pins
 from deployer.local import gobuild, helm_build, kube_build, operator_build, operators
-from deployer.local.kube_components import KubePlane
+from deployer.local.kube_components import KubeApi, KubePlane
+from deployer.local.kube_pki import KubePki
 from deployer.local.layout import Layout
 from envconf import load_environment
 
@@ -159,3 +160,49 @@ def test_crds_render_from_the_pinned_charts() -> None:
             )
             annotations = document["metadata"].get("annotations") or {}
             assert (annotations.get("meta.helm.sh/release-name") == crds.release) == crds.adopt
+
+
+def json_text(body: dict[str, object]) -> str:
+    return json.dumps(body)
+
+
+class _Response:
+    def __init__(self, status: int, body: dict[str, object]) -> None:
+        self.status_code, self._body, self.text = status, body, json_text(body)
+
+    def json(self) -> dict[str, object]:
+        return self._body
+
+
+class _FakeCrdApi:
+    """The CRD endpoints of an API server, in memory: server-side apply stores, GET answers (Established)."""
+
+    def __init__(self) -> None:
+        self.stored: dict[str, dict[str, object]] = {}
+        self.patches: list[str] = []
+
+    def request(self, method: str, url: str, json: dict[str, object] | None = None, **kwargs: object) -> _Response:
+        name = url.rsplit("/", 1)[1]
+        if method == "PATCH" and json is not None:
+            self.patches.append(name)
+            self.stored[name] = {**json, "status": {"conditions": [{"type": "Established", "status": "True"}]}}
+        return _Response(200, self.stored[name]) if name in self.stored else _Response(404, {})
+
+    def get(self, url: str, **kwargs: object) -> _Response:
+        return self.request("GET", url)
+
+
+def test_crds_are_applied_once_then_skipped_while_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = KubeApi("https://127.0.0.1:1", KubePki(tmp_path))
+    fake = _FakeCrdApi()
+    monkeypatch.setattr(api.session, "request", fake.request)
+    monkeypatch.setattr(api.session, "get", fake.get)
+    crds = [{"metadata": {"name": f"{n}.example.io", "annotations": {"a": "b"}}, "spec": {"n": n}} for n in ("x", "y")]
+    operators.apply_crds(api, crds, 5.0)
+    assert fake.patches == ["x.example.io", "y.example.io"]
+    assert fake.stored["x.example.io"]["metadata"]["annotations"]["a"] == "b"  # type: ignore[index]
+    operators.apply_crds(api, crds, 5.0)
+    assert fake.patches == ["x.example.io", "y.example.io"], "an unchanged CRD was sent again"
+    changed = [crds[0], {**crds[1], "spec": {"n": "y2"}}]
+    operators.apply_crds(api, changed, 5.0)
+    assert fake.patches[2:] == ["y.example.io"], "a changed CRD was not applied"
