@@ -55,7 +55,7 @@ def test_alert_posted_to_alertmanager_reaches_slack(
     assert_message(env, waited.value[0], ["ConformanceProbe", "severity=warning", f"conformance probe {probe_id}"])
 
 
-def test_synthetic_rule_fires_to_slack_and_resolves(
+def test_synthetic_rule_fires_to_slack(
     env: Environment,
     patience: Callable[[str], Patience],
     emitter: OtlpEmitter,
@@ -64,8 +64,7 @@ def test_synthetic_rule_fires_to_slack_and_resolves(
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    labels = {"run_id": probe_id}
-    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 1)
+    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", {"run_id": probe_id}, 1)
     what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
     firing = wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
     record_latency(firing.seconds)
@@ -74,6 +73,26 @@ def test_synthetic_rule_fires_to_slack_and_resolves(
         firing.value[0],
         ["ConformanceSyntheticAlert", "severity=warning", f"Synthetic conformance alert for run {probe_id}"],
     )
+
+
+@pytest.mark.slow
+def test_synthetic_rule_resolution_reaches_slack(
+    env: Environment,
+    patience: Callable[[str], Patience],
+    emitter: OtlpEmitter,
+    alertmanager: AlertmanagerClient,
+    slack_mock: SlackMockClient,
+    probe_id: str,
+) -> None:
+    """An alert of its own, fired then resolved: Alertmanager sends a resolution only for a notified firing.
+
+    Two pipelines in a row (fire, then resolve), so it is marked slow and starts first; the
+    firing message's content is the check above, on another alert, in parallel.
+    """
+    labels = {"run_id": probe_id}
+    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 1)
+    what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
+    wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
 
     emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 0)
     what = "the resolution of ConformanceSyntheticAlert (trigger set to 0; needs send_resolved: true)"

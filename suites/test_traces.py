@@ -100,6 +100,7 @@ def test_trace_found_by_service_and_attribute_search(
             )
 
 
+@pytest.mark.slow
 def test_span_metrics_for_synthetic_services(
     patience: Callable[[str], Patience], emitter: OtlpEmitter, prometheus: PrometheusClient, probe_id: str
 ) -> None:
