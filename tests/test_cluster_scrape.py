@@ -8,12 +8,16 @@ label if the monitor names one, else the Service's name.
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from deployer.local.kube_build import kubectl
+from envconf import load_environment
 from tests.cluster_render import CLUSTER_ENVS, ClusterRender, rendered
 
 pytestmark = pytest.mark.slow
@@ -54,7 +58,8 @@ def collector_services(collector: dict[str, Any]) -> list[dict[str, Any]]:
     From its internal/manifests/collector/service.go: base, headless and monitoring, all
     with the collector's labels and the component label; the base and headless ones carry
     the receivers' ports and spec.ports, the monitoring one port ``monitoring`` 8888;
-    ``operator.opentelemetry.io/collector-service-type`` tells them apart.
+    ``operator.opentelemetry.io/collector-service-type`` tells them apart. Checked against
+    the Services the real operator makes on the kwok target when one runs (the test below).
     """
     name, namespace = collector["metadata"]["name"], collector["metadata"]["namespace"]
     selector = {
@@ -71,7 +76,9 @@ def collector_services(collector: dict[str, Any]) -> list[dict[str, Any]]:
 
     def service(suffix: str, kind: str, service_ports: list[dict[str, Any]], extra: dict[str, str]) -> dict[str, Any]:
         full = f"{name}-collector{suffix}"
-        labels = {**selector, "app.kubernetes.io/name": full, "operator.opentelemetry.io/collector-service-type": kind}
+        # the headless Service is a copy of the base one: it keeps the base one's name label
+        named = f"{name}-collector" if kind == "headless" else full
+        labels = {**selector, "app.kubernetes.io/name": named, "operator.opentelemetry.io/collector-service-type": kind}
         return {
             "kind": "Service",
             "metadata": {"name": full, "namespace": namespace, "labels": {**labels, **extra}},
@@ -160,3 +167,26 @@ def test_every_expected_scrape_job_is_created(name: str) -> None:
         f"SCRAPE_JOBS not created by any ServiceMonitor: {sorted(expected - jobs)}; created: {sorted(jobs)}"
     )
     assert deploy.env.text("COLLECTOR_JOB") in jobs
+
+
+def test_collector_services_model_matches_the_operator() -> None:
+    """The modelled collector Services against those the real operator (v0.131.0, kwok target) made."""
+    env = load_environment("kwok", environ={})
+    kubeconfig = env.repo_path("KUBECONFIG_FILE")
+    argv = [str(kubectl()), "--kubeconfig", str(kubeconfig), "-n", env.text("NAMESPACE"), "get", "services",
+            "-l", "app.kubernetes.io/component=opentelemetry-collector", "-o", "json"]  # fmt: skip
+    done = (
+        subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False) if kubeconfig.is_file() else None
+    )
+    real = {s["metadata"]["name"]: s for s in json.loads(done.stdout)["items"]} if done and done.returncode == 0 else {}
+    if not real:
+        pytest.skip("no collector deployed on a running kwok target: python -m deployer up --env kwok")
+    collector = rendered("kwok").one("OpenTelemetryCollector", "otel-collector", "kubectl")
+    for model in collector_services(collector):
+        name = model["metadata"]["name"]
+        assert name in real, f"operator made {sorted(real)}, not {name}"
+        labels = real[name]["metadata"]["labels"]
+        assert model["metadata"]["labels"].items() <= labels.items(), (name, labels)
+        ports = {(p["name"], p["port"]) for p in real[name]["spec"]["ports"]}
+        assert ports == {(p["name"], p["port"]) for p in model["spec"]["ports"]}, (name, ports)
+        assert real[name]["spec"]["selector"] == model["spec"]["selector"]
