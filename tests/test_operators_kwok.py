@@ -340,27 +340,35 @@ def _address(hex_address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return address.ipv4_mapped or address
 
 
-def remote_addresses(pid: int) -> set[str]:
-    """The remote addresses of ``pid``'s TCP sockets (listeners show 0.0.0.0/::, excluded)."""
+def tcp_sockets(pid: int) -> tuple[set[str], set[str]]:
+    """(listening addresses, remote addresses of connections) of ``pid``'s TCP sockets."""
     inodes = _socket_inodes(pid)
-    found = set()
+    listening, remote = set(), set()
     for table in ("tcp", "tcp6"):
         for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
             fields = line.split()
-            if fields[9] in inodes and fields[3] != "0A":  # 0A: LISTEN
-                found.add(str(_address(fields[2].split(":")[0])))
-    return found
+            if fields[9] not in inodes:
+                continue
+            if fields[3] == "0A":  # LISTEN
+                listening.add(str(_address(fields[1].split(":")[0])))
+            else:
+                remote.add(str(_address(fields[2].split(":")[0])))
+    return listening, remote
 
 
 def check_no_operator_holds_a_connection_off_loopback(cluster: Cluster) -> None:
-    """After reconciling, every operator's open TCP connections lead to loopback (the API server)."""
+    """After reconciling, every operator listens on loopback only and its connections lead to loopback."""
     for name in OPERATORS:
         pid = cluster.stack.processes.pid(name)
         assert pid is not None, f"{name} is not running"
-        remote = remote_addresses(pid)
+        listening, remote = tcp_sockets(pid)
         assert remote, f"{name} (pid {pid}) holds no TCP connection: expected one to the API server"
         off = sorted(a for a in remote if not ipaddress.ip_address(a).is_loopback)
         assert off == [], f"{name} (pid {pid}) is connected to non-loopback addresses {off}"
+        exposed = sorted(a for a in listening if not ipaddress.ip_address(a).is_loopback)
+        assert listening and exposed == [], (
+            f"{name} (pid {pid}) listens on {sorted(listening)}: expected 127.0.0.1 only"
+        )
 
 
 def check_helm_adopts_the_crds_the_operator_applied(cluster: Cluster, tmp_path: Path) -> None:
