@@ -150,7 +150,7 @@ def test_key_series_of_a_stopped_exporter_fail(tmp_path: Path, stamped: bool, fa
 
 
 def test_rule_health_from_an_evaluation_before_the_check_fails(tmp_path: Path) -> None:
-    """Health 'ok' from an evaluation before the check (here: 30s group intervals, the check waits 6s)."""
+    """Health 'ok' from an evaluation before the check (here: 1m group intervals, the check waits 6s)."""
     check = "suites/test_rules.py::test_every_rule_evaluates_without_error"
     healthy = run_suites_with(tmp_path, {}, check)
     assert healthy.returncode == 0, healthy.stdout[-3000:]
@@ -158,8 +158,10 @@ def test_rule_health_from_an_evaluation_before_the_check_fails(tmp_path: Path) -
     configs = local_configs(tmp_path, HOOK)
     rules = configs["rules.yml"]
     for group in rules["groups"]:
-        group["interval"] = "30s"
-    with prometheus_with(configs["prometheus.yml"], rules, tmp_path) as url:
+        group["interval"] = "1m"
+    # scraping as the stack does, so the run's warm-up ends at once and the check starts right after
+    # the first evaluation, well before the next one
+    with prometheus_with(configs["prometheus.yml"], rules, tmp_path, keep_scrapes=True, wait_scrape=True) as url:
 
         def evaluated() -> Observation[bool]:
             body = requests.get(f"{url}/api/v1/rules", timeout=5).json()
@@ -167,14 +169,11 @@ def test_rule_health_from_an_evaluation_before_the_check_fails(tmp_path: Path) -
             done = bool(healths) and all(h == "ok" for h in healths)
             return Observation(done, done, str(healths))
 
-        wait_for(evaluated, deadline=45, expected="every rule evaluated once, healthy", where=url)
+        wait_for(evaluated, deadline=75, expected="every rule evaluated once, healthy", where=url)
         broken = run_suites_with(tmp_path, {"PROMETHEUS_URL": url, "ALERT_DEADLINE": "6s"}, check)
     assert failed_tests(broken.stdout) == ["test_every_rule_evaluates_without_error"], broken.stdout[-3000:]
     assert "every rule evaluated after the check started" in broken.stdout
-    assert (
-        " rules; not evaluated since: [" in broken.stdout
-        and "general.rules/Watchdog (last " in broken.stdout
-    )
+    assert " rules; not evaluated since: [" in broken.stdout and ".rules/" in broken.stdout, broken.stdout[-3000:]
 
 
 def test_watchdog_left_in_alertmanager_by_a_stopped_prometheus_fails(tmp_path: Path) -> None:
