@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import threading
 import time
@@ -51,6 +52,7 @@ HELM_TIMEOUT = 120.0
 CRD_TIMEOUT = 60.0
 # the digest of what was last applied, so a warm start need not send the schemas again
 DIGEST = "obs-conformance.local/applied-digest"
+CRD_CACHE_FORMAT = 1  # bump when render_crds/adopted change what they return
 CRD_PATH = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 # The releases the deployer installs these charts as (deployer/cluster/plan.py): adopted CRDs name them.
 OTEL_OPERATOR_RELEASE = "opentelemetry-operator"
@@ -105,7 +107,18 @@ def cached_crds(crds: ChartCrds, kube_version: str) -> list[dict[str, Any]]:
     big chart takes seconds; a warm ``up`` must not pay that again)."""
     charts = chart_source()
     chart = pins.CHARTS[crds.chart]
-    key = json.dumps([chart.name, chart.version, crds.release, crds.namespace, crds.settings, crds.adopt, kube_version])
+    key = json.dumps(
+        [
+            CRD_CACHE_FORMAT,
+            chart.name,
+            chart.version,
+            crds.release,
+            crds.namespace,
+            crds.settings,
+            crds.adopt,
+            kube_version,
+        ]
+    )
     path = (
         gobuild.cache_dir()
         / "crds"
@@ -116,7 +129,7 @@ def cached_crds(crds: ChartCrds, kube_version: str) -> list[dict[str, Any]]:
         return cached
     documents = render_crds(helm_build.build_helm(), crds, charts, kube_version)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # parallel test workers render too
     tmp.write_text(json.dumps(documents))
     tmp.rename(path)
     return documents
