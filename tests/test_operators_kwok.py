@@ -86,6 +86,27 @@ class Cluster:
         where = f"/namespaces/{metadata['namespace']}" if namespaced else ""
         self.api.apply(f"{prefix}{where}/{plural}/{metadata['name']}", document)
 
+    def delete_volumes(self) -> None:
+        """Delete the Prometheus/Alertmanager CRs and their claims, and wait until the hostpath provisioner
+        removed the volumes' directories (under /tmp/hostpath_pv, outside this test's state)."""
+        ns = self.namespace
+        claims = self.client.items(f"/api/v1/namespaces/{ns}/persistentvolumeclaims")
+        volumes = [c["spec"]["volumeName"] for c in claims if c["spec"].get("volumeName")]
+        paths = [
+            f"/apis/monitoring.coreos.com/v1/namespaces/{ns}/prometheuses/{NAME}",
+            f"/apis/monitoring.coreos.com/v1/namespaces/{ns}/alertmanagers/{NAME}",
+            *(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{c['metadata']['name']}" for c in claims),
+        ]
+        for path in paths:
+            response = self.api.session.delete(self.api.server + path, verify=self.api.session.verify, timeout=30)
+            assert response.status_code in (200, 202, 404), f"DELETE {path}: HTTP {response.status_code}"
+
+        def gone() -> Observation[list[str]]:
+            left = [v for v in volumes if self.client.get(f"/api/v1/persistentvolumes/{v}") is not None]
+            return Observation(left, not left, f"PersistentVolumes left: {left}")
+
+        wait_for(gone, expected="the test's volumes deleted", where="/api/v1/persistentvolumes", deadline=DEADLINE)
+
     def wait(self, expected: str, path: str, check: Any) -> dict[str, Any]:
         """Poll ``path`` until ``check(obj)`` returns (ok, shown)."""
 
@@ -126,6 +147,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         cluster = Cluster(env, stack)
         cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cluster.namespace}})
         yield cluster
+        cluster.delete_volumes()
     finally:
         stack.down()
 
