@@ -8,6 +8,7 @@ construction: ``helm upgrade --install`` and ``kubectl apply``, never create).
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass, field
 
 from deployer import pins
@@ -22,6 +23,7 @@ from deployer.cluster.manifests import (
     RenderedSet,
     target,
 )
+from deployer.local.layout import Layout
 from envconf import Environment, Secret
 from envconf.stack_facts import PVCS as STACK_PVCS
 
@@ -93,10 +95,24 @@ class Tools:
 
 
 def slack_webhook(env: Environment) -> Secret:
-    """The production webhook from the secrets; on kind, the in-cluster Slack mock."""
+    """The production webhook from the secrets; on kind, the in-cluster Slack mock; on kwok (whose
+    Alertmanager never runs) a hook of the local Slack mock."""
     if env.target == "kind" and "SLACK_WEBHOOK_URL" not in env.secrets:
         return Secret(KIND_SLACK_MOCK_URL)
+    if env.target == "kwok" and "SLACK_WEBHOOK_URL" not in env.secrets:
+        return Secret(f"{env.text('SLACK_MOCK_URL')}/services/TKWOK/BKWOK/kwok-mock-hook")
     return env.secret("SLACK_WEBHOOK_URL")
+
+
+def kwok_postgres_password() -> Secret:
+    """On kwok (nothing connects to its PostgreSQL) a password generated once into the control
+    plane's secrets directory (0600), so a second ``up`` applies the same Secret."""
+    path = Layout(Layout.default().root / "kube").secrets / "postgres_exporter_password"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(18) + "\n")
+        path.chmod(0o600)
+    return Secret(path.read_text().strip())
 
 
 def _secret(env: Environment, key: str, required: bool) -> Secret:
@@ -135,7 +151,10 @@ def up_plan(
     webhook = (
         slack_webhook(env) if require_secrets or env.target == "kind" else _secret(env, "SLACK_WEBHOOK_URL", False)
     )
-    password = _secret(env, "POSTGRES_EXPORTER_PASSWORD", require_secrets)
+    if env.target == "kwok" and require_secrets and "POSTGRES_EXPORTER_PASSWORD" not in env.secrets:
+        password = kwok_postgres_password()
+    else:
+        password = _secret(env, "POSTGRES_EXPORTER_PASSWORD", require_secrets)
     slack = _secret_manifest(SLACK_SECRET, ns, {"url": webhook.reveal()})
     postgres = _secret_manifest(POSTGRES_SECRET, ns, {"password": password.reveal()})
     issuer: tuple[Command, ...] = (tools.apply(f("cluster-issuer.yaml")),)
