@@ -5,6 +5,7 @@ BOOTSTRAP_PYTHON ?= python3
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
+CHARTS ?= ../shared/charts
 
 .PHONY: conformance test deps stack kube tools lint typecheck unit down
 
@@ -41,8 +42,12 @@ typecheck: deps
 	$(PYTHON) -m mypy
 
 ## The project's own tests: lint, types, unit tests, and the suites against the local stack.
+## Then the cluster path on the kwok control plane: the deployer's up with the offline charts
+## (idempotent) and the k8s suites against what the real charts and operators made.
 test: lint typecheck stack kube tools
 	$(PYTHON) -m pytest tests suites -n auto --env local $(PYTEST_ARGS)
+	$(PYTHON) -m deployer up --env kwok --charts $(CHARTS)
+	$(PYTHON) -m pytest suites --env kwok -m k8s $(PYTEST_ARGS)
 
 unit: deps
 	$(PYTHON) -m pytest tests -m "not stack" -n auto $(PYTEST_ARGS)
