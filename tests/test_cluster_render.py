@@ -287,7 +287,10 @@ def test_webhooks_only_where_something_serves_them(deploy: ClusterRender) -> Non
 def test_secrets_never_reach_rendered_files_or_manifests(deploy: ClusterRender) -> None:
     from tests.cluster_render import SECRETS
 
-    texts = [*deploy.files.values(), *(yaml.safe_dump_all(docs) for docs in deploy.manifests.values())]
+    texts = [
+        *deploy.files.values(),
+        *(yaml.dump_all(docs, Dumper=yaml.CSafeDumper) for docs in deploy.manifests.values()),
+    ]
     for text in texts:
         for secret in SECRETS.values():
             assert secret not in text
