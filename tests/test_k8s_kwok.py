@@ -6,7 +6,7 @@ against a copy of the kwok env whose ``NAMESPACE`` (and, for a certificate, ``CL
 it. PVCs are Bound (or not) by the controller-manager's hostpath provisioner, Certificates issued (or
 not) by the real cert-manager controllers, a pod made Ready by kwok and then told it crash-loops by a
 status patch (kwok has no container to crash), a ServiceMonitor accepted by the real CRD schema.
-The fake API (tests/fake_kube) keeps only the PVC usage check, which needs kubelet_volume_stats.
+The PVC usage check (kubelet_volume_stats) runs in tests/test_k8s_checks.py against the real Prometheus.
 """
 
 from __future__ import annotations
