@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from deployer import pins
 from envconf import load_environment
 from fixtures.report_html import prometheus_links, render_html
 from fixtures.reporting import EXIT_NO_CHECKS_RAN, CheckResult, NotRun, summarize, verdict_of
@@ -172,7 +173,7 @@ def test_real_run_writes_junit_summary_and_html(tmp_path: Path) -> None:
     assert summary["verdict"] == "passed" and summary["env"] == "local"
     assert {"traces", "logs", "metrics", "alerting"} <= set(summary["latency_seconds"])
     assert "testcase" in (run_dir / "junit.xml").read_text()
-    assert summary["versions"]["Prometheus"].startswith("2.")
+    assert summary["versions"]["Prometheus"] == pins.PROMETHEUS_VERSION
 
 
 @pytest.mark.stack
