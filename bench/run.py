@@ -344,9 +344,9 @@ def main() -> int:
     print("burst")
     burst(env, emitter, 10_000, 10_000)
 
-    print("targets")
+    print(f"targets (load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
     bound = 1.5 * slowest + 5
-    not_measured = f" (not measured: {kwok_why or '--no-restart'})"
+    not_measured = f"not measured ({kwok_why or '--no-restart'})"
     checks = [
         (
             f"full suite -n auto <= 1.5 x slowest pipeline + 5 s ({slowest:.1f}s -> {bound:.1f}s)",
