@@ -29,6 +29,7 @@ import requests
 
 from clients import registry
 from clients.polling import Observation, Patience, wait_for
+from deployer.local.errors import StackError
 from deployer.local.stack import LocalStack
 from envconf import Environment, load_environment
 from fixtures.emitters import OtlpEmitter
@@ -283,8 +284,12 @@ def main() -> int:
         print("  warm start: not measured (--no-restart)")
     else:
         kube = LocalStack(kwok)
-        kube.down()
-        kwok_warm = timed("warm start, everything deployed (binaries cached)", kube.up)
+        kube.down()  # its data (etcd: what the deploy made) stays
+        try:
+            kwok_warm = timed("warm start, everything deployed (binaries cached, etcd data kept)", kube.up)
+        except StackError as e:
+            kwok, kwok_why = None, f"warm start failed: {e}"
+            print(f"  {kwok_why}")
 
     print("pipeline latency (tight polling, 10 ms)")
     emitter = OtlpEmitter(env, f"bench-{uuid.uuid4().hex[:6]}")
