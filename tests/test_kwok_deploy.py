@@ -1,0 +1,212 @@
+"""The cluster path for real: ``python -m deployer up|down --env kwok`` with the offline charts on a
+PRIVATE control plane (free ports, its own state dir, kubeconfig and rendered files), operators included.
+
+One test, in order: a first ``up`` (every ``helm upgrade --install --wait`` through, every manifest
+applied), the k8s suites pass on it, a second ``up`` writes nothing (see below), ``down`` keeps the PVCs
+and names them, ``down --delete-data`` removes them, and the two secrets appear in no output, log or
+file the deploy and the control plane wrote (etcd's data excepted: the API server stores Secrets there,
+as on every cluster).
+
+What "changes nothing" means here: after the second ``up`` every object the deploy made has the same
+resourceVersion, except (a) one new helm release record per release (``sh.helm.release.v1.<r>.v<n+1>``:
+helm records every upgrade as a revision, even a no-op one) whose manifest equals the previous
+revision's, and (b) status written by a controller (prometheus-operator, StatefulSet controller, kwok),
+with metadata.generation unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from clients.polling import Observation, wait_for
+from deployer.local import kube_build
+from deployer.local.layout import Layout
+from deployer.local.stack import LocalStack
+from envconf import Environment, load_environment
+from envconf.stack_facts import PVCS
+from tests.test_kube_control_plane import private_env
+
+ROOT = Path(__file__).resolve().parent.parent
+CHARTS = ROOT.parent / "shared" / "charts"
+
+pytestmark = [pytest.mark.stack, pytest.mark.slow]
+
+
+@pytest.fixture
+def plane(tmp_path: Path) -> Iterator[tuple[Environment, Path, Path]]:
+    """Control plane and operators on free ports; deleted with their data after."""
+    if not (CHARTS / "SHA256SUMS").is_file():
+        pytest.skip(f"the offline chart directory {CHARTS} is missing")
+    kube_build.build_kube()
+    env_file = private_env(tmp_path)
+    env = load_environment(str(env_file), environ={})
+    state = tmp_path / "state" / "kube"
+    stack = LocalStack(env, Layout(state))
+    try:
+        stack.up()
+        yield env, env_file, state
+    finally:
+        stack.down(delete_data=True)
+
+
+class Deployer:
+    def __init__(self, env_file: Path, tmp_path: Path) -> None:
+        self.slack = f"http://127.0.0.1:9/services/T0/B0/{secrets.token_hex(16)}"
+        self.password = secrets.token_urlsafe(24)
+        self.deploy_dir = tmp_path / "deploy"
+        self.env_file = env_file
+        self.outputs: list[str] = []
+        self.environ = {
+            **os.environ,
+            "SLACK_WEBHOOK_URL": self.slack,
+            "POSTGRES_EXPORTER_PASSWORD": self.password,
+            "OBSCONF_DEPLOY_DIR": str(self.deploy_dir),
+        }
+
+    def run(self, *args: str, timeout: float = 900) -> str:
+        argv = [sys.executable, "-m", "deployer", *args, "--env", str(self.env_file)]
+        done = subprocess.run(
+            argv, cwd=ROOT, env=self.environ, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        self.outputs += [done.stdout, done.stderr]
+        assert done.returncode == 0, f"`{' '.join(argv)}` exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr}"
+        return done.stdout
+
+    def up(self) -> str:
+        return self.run("up", "--charts", str(CHARTS))
+
+
+def kubectl(env: Environment, *args: str) -> str:
+    argv = [str(kube_build.kubectl()), f"--kubeconfig={env.repo_path('KUBECONFIG_FILE')}", *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"`{' '.join(argv)}` exited {done.returncode}: {done.stderr.strip()}"
+    return done.stdout
+
+
+def snapshot(env: Environment) -> dict[str, dict[str, Any]]:
+    """Every object of every listable kind (events and leases aside), by kind/namespace/name."""
+    kinds = kubectl(env, "api-resources", "--verbs=list", "-o", "name").split()
+    skip = {"events", "events.events.k8s.io", "leases.coordination.k8s.io", "componentstatuses"}
+    found: dict[str, dict[str, Any]] = {}
+    for kind in (k for k in kinds if k not in skip):
+        for obj in json.loads(kubectl(env, "get", kind, "-A", "-o", "json"))["items"]:
+            meta = obj["metadata"]
+            found[f"{kind}/{meta.get('namespace', '')}/{meta['name']}"] = obj
+    return found
+
+
+def _without_status(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in obj["metadata"].items() if k not in {"resourceVersion", "managedFields"}}
+    return {**{k: v for k, v in obj.items() if k != "status"}, "metadata": meta}
+
+
+def _release(obj: dict[str, Any]) -> tuple[str, int] | None:
+    if obj.get("kind") != "Secret" or obj.get("type") != "helm.sh/release.v1":
+        return None
+    labels = obj["metadata"].get("labels", {})
+    return labels["name"], int(labels["version"])
+
+
+def _manifest(obj: dict[str, Any]) -> str:
+    release = json.loads(gzip.decompress(base64.b64decode(base64.b64decode(obj["data"]["release"]))))
+    return str(release["manifest"])
+
+
+def check_second_up_changes_nothing(env: Environment, before: dict[str, dict[str, Any]], after: dict[str, Any]) -> None:
+    problems = []
+    new_revisions = {k: v for k, v in after.items() if k not in before}
+    releases_before = {r: (k, o) for k, o in before.items() if (r := _release(o))}
+    for key, obj in new_revisions.items():
+        release = _release(obj)
+        if release is None:
+            problems.append(f"{key}: created by the second up")
+            continue
+        name, version = release
+        previous = releases_before.get((name, version - 1))
+        if previous is None or _manifest(previous[1]) != _manifest(obj):
+            problems.append(f"helm release {name} v{version}: manifest differs from v{version - 1}")
+    for key, old in before.items():
+        new = after.get(key)
+        if new is None:
+            problems.append(f"{key}: deleted by the second up")
+        elif new["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
+            if _release(old):
+                continue  # the previous revision's record is marked superseded: helm's bookkeeping
+            if _without_status(new) != _without_status(old):
+                problems.append(
+                    f"{key}: changed beyond its status (generation {old['metadata'].get('generation')} -> {new['metadata'].get('generation')})"
+                )
+    assert not problems, "second up changed:\n  " + "\n  ".join(problems)
+    bumped = sorted({n for k in new_revisions if (r := _release(after[k])) for n in [r[0]]})
+    assert bumped, "expected helm to record one no-op revision per release"
+
+
+def pvcs(env: Environment) -> list[str]:
+    found = json.loads(kubectl(env, "get", "pvc", "-n", env.text("NAMESPACE"), "-o", "json"))["items"]
+    return sorted(p["metadata"]["name"] for p in found)
+
+
+def test_up_twice_suites_down_and_delete_data(
+    plane: tuple[Environment, Path, Path], tmp_path: Path, record_property: Any
+) -> None:
+    env, env_file, state = plane
+    deployer = Deployer(env_file, tmp_path)
+
+    start = time.monotonic()
+    first = deployer.up()
+    record_property("first_up_seconds", round(time.monotonic() - start, 1))
+    assert "step 11: install tempo and its ingress" in first
+
+    suites = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites", "--env", str(env_file), "-m", "k8s", "-q", "--no-reports", "-rs"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert suites.returncode == 0 and " failed" not in suites.stdout, suites.stdout[-4000:]
+    skipped = [line for line in suites.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert all("kwok target:" in line for line in skipped), skipped
+
+    before = snapshot(env)
+    start = time.monotonic()
+    deployer.up()
+    record_property("second_up_seconds", round(time.monotonic() - start, 1))
+    check_second_up_changes_nothing(env, before, snapshot(env))
+
+    expected = sorted(PVCS.values())
+    assert set(expected) <= set(pvcs(env)), pvcs(env)
+    down = deployer.run("down")
+    for name in expected:
+        assert f"{env.text('NAMESPACE')}/{name}" in down, down
+    assert set(expected) <= set(pvcs(env)), "down deleted PVCs"
+
+    deployer.run("down", "--delete-data")
+
+    def gone() -> Observation[list[str]]:
+        left = sorted(set(pvcs(env)) & set(expected))
+        return Observation(left, not left, f"PVCs left: {left}")
+
+    wait_for(gone, expected="no PVC of the stack", where=f"namespace {env.text('NAMESPACE')}", deadline=60)
+
+    # the secrets: in no output, no rendered file, no log or file of the control plane (etcd's data aside)
+    leaks = []
+    for text in deployer.outputs:
+        leaks += [s for s in (deployer.slack, deployer.password) if s in text]
+    etcd_data = state / "data" / "etcd"
+    for root in (deployer.deploy_dir, state):
+        for path in (p for p in root.rglob("*") if p.is_file()):
+            if etcd_data in path.parents:
+                continue
+            data = path.read_bytes()
+            leaks += [f"{path}" for s in (deployer.slack, deployer.password) if s.encode() in data]
+    assert not leaks, f"secrets found in: {leaks}"
