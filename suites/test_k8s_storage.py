@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from clients.kubernetes import KubernetesClient
-from clients.prometheus import PrometheusClient
+from clients.polling import Observation, Patience, wait_for
+from clients.prometheus import PrometheusClient, Sample
 from envconf import Environment
 from envconf.stack_facts import PVCS
+from fixtures.readback import fresh, prometheus_time
 
 pytestmark = [pytest.mark.k8s]
 
@@ -32,7 +36,11 @@ def test_pvc_bound_with_env_size_and_class(env: Environment, kube: KubernetesCli
 
 @pytest.mark.parametrize("component", sorted(PVCS))
 def test_pvc_usage_below_threshold(
-    env: Environment, kube: KubernetesClient, prometheus: PrometheusClient, component: str
+    env: Environment,
+    patience: Callable[[str], Patience],
+    kube: KubernetesClient,
+    prometheus: PrometheusClient,
+    component: str,
 ) -> None:
     name = PVCS[component]
     if env.target == "kwok":
@@ -41,11 +49,22 @@ def test_pvc_usage_below_threshold(
             "(its Bound claim, size and class are checked above; the usage on kind/dev)"
         )
     selector = f'{{namespace="{env.text("NAMESPACE")}", persistentvolumeclaim="{name}"}}'
-    promql = f"kubelet_volume_stats_used_bytes{selector} / kubelet_volume_stats_capacity_bytes{selector}"
-    samples = prometheus.query(promql)
-    assert samples, (
-        f"{component}: no kubelet_volume_stats for PVC {name} in Prometheus ({prometheus.query_url(promql)})"
+    since = prometheus_time(prometheus)
+    # usage as sampled during this check: a kubelet that stopped reporting leaves its last value behind
+    promql = (
+        f"{fresh(f'kubelet_volume_stats_used_bytes{selector}', since)} / kubelet_volume_stats_capacity_bytes{selector}"
     )
+
+    def probe() -> Observation[list[Sample]]:
+        found = prometheus.query(promql)
+        return Observation(found, bool(found), "no kubelet_volume_stats sample since the check started")
+
+    samples = wait_for(
+        probe,
+        patience=patience("METRIC"),
+        expected=f"{component}: kubelet_volume_stats of PVC {name}, sampled during the check",
+        where=f"Prometheus: GET {prometheus.query_url(promql)}",
+    ).value
     used = max(s.value for s in samples)
     limit = env.fraction("PVC_USAGE_MAX")
     assert used < limit, (
