@@ -109,10 +109,9 @@ OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
 }
 
 # Debian packages of the local stack, with the binary that proves each is installed: PostgreSQL and
-# nginx run from them; Prometheus 2.x and Alertmanager 0.25 are kept for tests on the older majors.
+# nginx run from them; Prometheus 2.42 is kept for the tests that run every query on both majors.
 DEBIAN_PACKAGES: dict[str, str] = {
     "prometheus": "/usr/bin/prometheus",
-    "prometheus-alertmanager": "/usr/bin/prometheus-alertmanager",
     "postgresql": "/usr/lib/postgresql/*/bin/postgres",
     "nginx": "/usr/sbin/nginx",
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from datetime import datetime
@@ -67,12 +66,12 @@ def test_every_rule_evaluates_without_error(patience: Callable[[str], Patience],
     assert not broken, "Prometheus: rules with evaluation errors:\n  " + "\n  ".join(broken)
 
 
-def test_promtool_rule_unit_tests(env: Environment, prometheus: PrometheusClient, tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed")
+def test_promtool_rule_unit_tests(
+    env: Environment, prometheus: PrometheusClient, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     if not env.is_local:
         pytest.skip("rule files are only readable on the local stack (clusters hold them in PrometheusRules)")
+    promtool: str = request.getfixturevalue("promtool")  # built only where it runs
     rule_files = [str(Path(f)) for f in prometheus.config().get("rule_files", [])]
     assert rule_files, "Prometheus: runs with no rule_files"
     tests = tmp_path / "rules_test.yml"

@@ -16,6 +16,8 @@ import requests
 import yaml
 
 from clients.polling import Observation, wait_for
+from deployer import pins
+from deployer.local import gobuild
 from deployer.local.components import render_configs
 from deployer.local.layout import Layout
 from deployer.local.target import Rendered
@@ -75,7 +77,7 @@ def alertmanager_with(config: dict[str, Any], tmp_path: Path) -> Iterator[str]:
     path = tmp_path / "alertmanager.yml"
     path.write_text(yaml.safe_dump(config))
     argv = [
-        "/usr/bin/prometheus-alertmanager", f"--config.file={path}", f"--storage.path={tmp_path / 'am-data'}",
+        str(gobuild.go_install(pins.ALERTMANAGER)), f"--config.file={path}", f"--storage.path={tmp_path / 'am-data'}",
         f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
     ]  # fmt: skip
     with running(argv, "/-/ready", port, tmp_path, "alertmanager") as url:
