@@ -88,7 +88,7 @@ def test_entry_point_links_no_issuer_that_dials_off_the_machine() -> None:
     done = subprocess.run(
         ["go", "list", "-deps", "."],
         cwd=operator_build.CERT_MANAGER_SOURCE,
-        env=gobuild._go_env(),
+        env=gobuild.go_env(),
         capture_output=True,
         text=True,
         timeout=600,

@@ -35,14 +35,14 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def _go_env() -> dict[str, str]:
+def go_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("CGO_ENABLED", "0")
     env["GOFLAGS"] = "-mod=mod -buildvcs=false"
     return env
 
 
-def _download(module: str, version: str, logs: Path) -> Path:
+def download_module(module: str, version: str, logs: Path) -> Path:
     log = logs / f"download-{module.replace('/', '_')}.log"
     try:
         out = subprocess.run(
@@ -51,7 +51,7 @@ def _download(module: str, version: str, logs: Path) -> Path:
             text=True,
             timeout=BUILD_TIMEOUT,
             check=False,
-            env=_go_env(),
+            env=go_env(),
             cwd=logs,
         )
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -67,7 +67,7 @@ def _download(module: str, version: str, logs: Path) -> Path:
     return Path(info["Dir"])
 
 
-def _make_writable(root: Path) -> None:
+def make_writable(root: Path) -> None:
     for path in [root, *root.rglob("*")]:
         if not path.is_symlink():
             path.chmod(path.stat().st_mode | stat.S_IWUSR)
@@ -109,6 +109,30 @@ def build_lock(name: str) -> Iterator[None]:
         yield
 
 
+def compile_logged(argv: Sequence[str], *, what: str, subject: str, log: Path, cwd: Path, env: dict[str, str]) -> None:
+    """One compile step with progress lines; a failure names what was built and ends with the log's tail."""
+    code = run_logged(list(argv), what=what, log=log, timeout=BUILD_TIMEOUT, cwd=cwd, env=env)
+    if code != 0:
+        raise BuildError(f"{subject}: `{' '.join(argv)}` failed (exit {code}); log {log}:\n{log_tail(log)}")
+
+
+def install_into(binary: Path, package: str, version: str, flags: Sequence[str], what: str) -> Path:
+    """``go install package@version`` (``flags`` before it), its executable moved to ``binary``."""
+    cache = cache_dir()
+    logs = cache / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    gobin = cache / "gobin" / binary.name
+    shutil.rmtree(gobin, ignore_errors=True)
+    argv = ["go", "install", *flags, f"{package}@{version}"]
+    env = {**go_env(), "GOBIN": str(gobin)}
+    log = logs / f"install-{binary.name}.log"
+    compile_logged(argv, what=what, subject=f"{package}@{version}", log=log, cwd=logs, env=env)
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(gobin / package.rsplit("/", 1)[-1]), binary)
+    shutil.rmtree(gobin, ignore_errors=True)
+    return binary
+
+
 def go_install(spec: pins.GoInstallable) -> Path:
     """The binary of a go-installable command, installed once per version."""
     with build_lock(f"{spec.name}-{spec.version}"):
@@ -116,28 +140,13 @@ def go_install(spec: pins.GoInstallable) -> Path:
 
 
 def _go_install(spec: pins.GoInstallable) -> Path:
-    cache = cache_dir()
-    binary = cache / "bin" / f"{spec.name}-{spec.version}"
+    binary = cache_dir() / "bin" / f"{spec.name}-{spec.version}"
     if binary.is_file():
         return binary
-    logs = cache / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
     say(f"building {spec.name} {spec.package}@{spec.version} (first run only)")
-    gobin = cache / "gobin" / f"{spec.name}-{spec.version}"
-    shutil.rmtree(gobin, ignore_errors=True)
     module = spec.package.rsplit("/cmd/", 1)[0]
-    argv = ["go", "install", f"-ldflags={_ldflags(module, spec.version, spec.stamp)}", f"{spec.package}@{spec.version}"]
-    log = logs / f"install-{spec.name}.log"
-    env = {**_go_env(), "GOBIN": str(gobin)}
-    code = run_logged(argv, what=f"compiling {spec.name}", log=log, timeout=BUILD_TIMEOUT, env=env, cwd=logs)
-    if code != 0:
-        raise BuildError(
-            f"{spec.package}@{spec.version}: `{' '.join(argv)}` failed (exit {code}); log {log}:\n{log_tail(log)}"
-        )
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(gobin / spec.package.rsplit("/", 1)[-1]), binary)
-    shutil.rmtree(gobin, ignore_errors=True)
-    return binary
+    flags = ["-trimpath", f"-ldflags={_ldflags(module, spec.version, spec.stamp)}"]
+    return install_into(binary, spec.package, spec.version, flags, what=f"compiling {spec.name}")
 
 
 def build_source_module(spec: pins.SourceModule, adapt: Callable[[Path], Sequence[str]] | None = None) -> Path:
@@ -158,11 +167,11 @@ def _build_source_module(spec: pins.SourceModule, adapt: Callable[[Path], Sequen
     logs = cache / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     say(f"building {spec.name} from {spec.module}@{spec.version} (first run only)")
-    source = _download(spec.module, spec.version, logs)
+    source = download_module(spec.module, spec.version, logs)
     work = cache / "src" / f"{spec.name}-{spec.version}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(source, work, symlinks=True)
-    _make_writable(work)
+    make_writable(work)
     shutil.rmtree(work / "vendor", ignore_errors=True)
     extra = list(adapt(work)) if adapt is not None else []
     binary.parent.mkdir(parents=True, exist_ok=True)
@@ -170,11 +179,8 @@ def _build_source_module(spec: pins.SourceModule, adapt: Callable[[Path], Sequen
     log = logs / f"build-{spec.name}.log"
     ldflags = " ".join([_ldflags(spec.module, spec.version, spec.stamp), *extra])
     argv = ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp), spec.package]
-    code = run_logged(argv, what=f"compiling {spec.name}", log=log, timeout=BUILD_TIMEOUT, cwd=work, env=_go_env())
-    if code != 0:
-        raise BuildError(
-            f"{spec.module}@{spec.version}: `{' '.join(argv)}` failed (exit {code}); log {log}:\n{log_tail(log)}"
-        )
+    subject = f"{spec.module}@{spec.version}"
+    compile_logged(argv, what=f"compiling {spec.name}", subject=subject, log=log, cwd=work, env=go_env())
     tmp.rename(binary)
     shutil.rmtree(work, ignore_errors=True)
     return binary
@@ -211,16 +217,7 @@ def _build_collector() -> Path:
     builder = cache / "bin" / f"ocb-{pins.OTELCOL_VERSION}"
     if not builder.is_file():
         say(f"installing the collector builder {pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}")
-        gobin = cache / "gobin"
-        env = {**_go_env(), "GOBIN": str(gobin)}
-        log = logs / "install-builder.log"
-        argv = ["go", "install", f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}"]
-        if run_logged(argv, what="installing the builder", log=log, timeout=BUILD_TIMEOUT, env=env, cwd=logs) != 0:
-            raise BuildError(
-                f"{pins.OTELCOL_BUILDER}@{pins.OTELCOL_VERSION}: go install failed; log {log}:\n{log_tail(log)}"
-            )
-        builder.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(gobin / "builder"), builder)
+        install_into(builder, pins.OTELCOL_BUILDER, pins.OTELCOL_VERSION, [], what="installing the builder")
     work = cache / "src" / f"otelcol-{digest}"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
@@ -228,18 +225,14 @@ def _build_collector() -> Path:
     manifest.write_text(collector_manifest(work / "out"))
     say(f"building the OpenTelemetry Collector {pins.OTELCOL_VERSION} (first run only)")
     log = logs / "build-otelcol.log"
-    code = run_logged(
+    compile_logged(
         [str(builder), "--config", str(manifest)],
         what="compiling the collector",
+        subject=f"OpenTelemetry Collector (manifest {manifest})",
         log=log,
-        timeout=BUILD_TIMEOUT,
         cwd=work,
-        env=_go_env(),
+        env=go_env(),
     )
-    if code != 0:
-        raise BuildError(
-            f"OpenTelemetry Collector (manifest {manifest}): builder failed (exit {code}); log {log}:\n{log_tail(log)}"
-        )
     shutil.move(str(work / "out" / "otelcol-conformance"), binary)
     shutil.rmtree(work, ignore_errors=True)
     return binary

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from deployer import pins
 from deployer.local.errors import BuildError
-from deployer.local.gobuild import BUILD_TIMEOUT, _download, _go_env, cache_dir
-from deployer.local.progress import log_tail, run_logged, say
+from deployer.local.gobuild import build_lock, cache_dir, download_module, install_into
+from deployer.local.progress import say
 
 HELM_MODULE = "helm.sh/helm/v3"
 HELM_PACKAGE = f"{HELM_MODULE}/cmd/helm"
@@ -48,27 +48,16 @@ def ldflags(go_mod: str) -> str:
 
 def build_helm() -> Path:
     """The helm binary of ``pins.HELM_VERSION``, built once into the cache."""
-    cache = cache_dir()
-    binary = cache / "bin" / f"helm-{pins.HELM_VERSION}"
-    if binary.is_file():
-        return binary
-    logs = cache / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    say(f"building helm {HELM_MODULE}@{pins.HELM_VERSION} (first run only)")
-    source = _download(HELM_MODULE, pins.HELM_VERSION, logs)
-    gobin = cache / "gobin" / f"helm-{pins.HELM_VERSION}"
-    log = logs / "build-helm.log"
-    argv = ["go", "install", "-trimpath", f"-ldflags={ldflags((source / 'go.mod').read_text())}",
-            f"{HELM_PACKAGE}@{pins.HELM_VERSION}"]  # fmt: skip
-    env = {**_go_env(), "GOBIN": str(gobin)}
-    code = run_logged(argv, what="compiling helm", log=log, timeout=BUILD_TIMEOUT, cwd=logs, env=env)
-    if code != 0:
-        raise BuildError(
-            f"{HELM_PACKAGE}@{pins.HELM_VERSION}: go install failed (exit {code}); log {log}:\n{log_tail(log)}"
-        )
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    (gobin / "helm").rename(binary)
-    return binary
+    with build_lock(f"helm-{pins.HELM_VERSION}"):
+        binary = cache_dir() / "bin" / f"helm-{pins.HELM_VERSION}"
+        if binary.is_file():
+            return binary
+        logs = cache_dir() / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        say(f"building helm {HELM_MODULE}@{pins.HELM_VERSION} (first run only)")
+        go_mod = (download_module(HELM_MODULE, pins.HELM_VERSION, logs) / "go.mod").read_text()
+        flags = ["-trimpath", f"-ldflags={ldflags(go_mod)}"]
+        return install_into(binary, HELM_PACKAGE, pins.HELM_VERSION, flags, what="compiling helm")
 
 
 def helm_version(binary: Path) -> str:

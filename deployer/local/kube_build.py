@@ -22,8 +22,17 @@ import yaml
 
 from deployer import pins
 from deployer.local.errors import BuildError
-from deployer.local.gobuild import BUILD_TIMEOUT, _download, _go_env, _make_writable, build_lock, cache_dir
-from deployer.local.progress import log_tail, run_logged, say
+from deployer.local.gobuild import (
+    BUILD_TIMEOUT,
+    build_lock,
+    cache_dir,
+    compile_logged,
+    download_module,
+    go_env,
+    install_into,
+    make_writable,
+)
+from deployer.local.progress import say
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"
 KWOK_MODULE = "sigs.k8s.io/kwok"
@@ -145,7 +154,7 @@ def staging_edits(go_mod: dict[str, object], version: str) -> list[str]:
 def _run(argv: list[str], cwd: Path, what: str) -> str:
     try:
         done = subprocess.run(
-            argv, cwd=cwd, env=_go_env(), capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
+            argv, cwd=cwd, env=go_env(), capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise BuildError(f"{what}: `{' '.join(argv)}` failed: {e}") from e
@@ -164,11 +173,11 @@ def _build_kube_module(wanted: dict[str, Path]) -> None:
         f"building {', '.join(wanted)} from {what} (first run only: about 15 min on 2 cores for the "
         "whole control plane; cached in the Go build cache and in " + str(cache / "bin") + ")"
     )
-    source = _download(KUBERNETES_MODULE, version, logs)
+    source = download_module(KUBERNETES_MODULE, version, logs)
     work = cache / "src" / f"kubernetes-{version}"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(source, work, symlinks=True)
-    _make_writable(work)
+    make_writable(work)
     for name in ("go.work", "go.work.sum"):
         (work / name).unlink(missing_ok=True)
     edits = staging_edits(json.loads(_run(["go", "mod", "edit", "-json"], work, what)), version)
@@ -181,38 +190,17 @@ def _build_kube_module(wanted: dict[str, Path]) -> None:
         tmp = binary.with_suffix(".tmp")
         log = logs / f"build-{name}.log"
         argv = ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp), KUBE_PACKAGES[name]]
-        code = run_logged(
-            argv,
-            what=f"compiling {name} ({index}/{len(wanted)})",
-            log=log,
-            timeout=BUILD_TIMEOUT,
-            cwd=work,
-            env=_go_env(),
-        )
-        if code != 0:
-            raise BuildError(f"{what}: `{' '.join(argv)}` failed (exit {code}); log {log}:\n{log_tail(log)}")
+        step = f"compiling {name} ({index}/{len(wanted)})"
+        compile_logged(argv, what=step, subject=what, log=log, cwd=work, env=go_env())
         tmp.rename(binary)
     say(f"built {', '.join(wanted)} in {time.monotonic() - start:.0f}s")
     shutil.rmtree(work, ignore_errors=True)
 
 
 def _install_kwok(binary: Path) -> None:
-    version = pins.KWOK_VERSION
     package = f"{KWOK_MODULE}/cmd/kwok"
-    cache = cache_dir()
-    logs = cache / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    gobin = cache / "gobin" / f"kwok-{version}"
-    shutil.rmtree(gobin, ignore_errors=True)
-    say(f"building kwok from {package}@{version} (first run only: about 3 min on 2 cores)")
-    argv = ["go", "install", "-trimpath", "-ldflags=-s -w", f"{package}@{version}"]
-    log = logs / "install-kwok.log"
-    env = {**_go_env(), "GOBIN": str(gobin)}
-    if run_logged(argv, what="compiling kwok", log=log, timeout=BUILD_TIMEOUT, env=env, cwd=logs) != 0:
-        raise BuildError(f"{package}@{version}: `{' '.join(argv)}` failed; log {log}:\n{log_tail(log)}")
-    binary.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(gobin / "kwok"), binary)
-    shutil.rmtree(gobin, ignore_errors=True)
+    say(f"building kwok from {package}@{pins.KWOK_VERSION} (first run only: about 3 min on 2 cores)")
+    install_into(binary, package, pins.KWOK_VERSION, ["-trimpath", "-ldflags=-s -w"], what="compiling kwok")
 
 
 def stage_documents(root: Path, directory: str) -> list[str]:
@@ -229,7 +217,7 @@ def stage_documents(root: Path, directory: str) -> list[str]:
 def _write_stages(target: Path) -> None:
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    source = _download(KWOK_MODULE, pins.KWOK_VERSION, logs)
+    source = download_module(KWOK_MODULE, pins.KWOK_VERSION, logs)
     documents = [(source / name).read_text().strip() for name in stage_documents(source, KWOK_STAGES)]
     if not documents:
         raise BuildError(f"{KWOK_MODULE}@{pins.KWOK_VERSION}: no stages under {KWOK_STAGES}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from deployer import pins
 from deployer.local import gobuild
 from deployer.local.errors import BuildError
-from deployer.local.progress import log_tail, run_logged, say
+from deployer.local.progress import say
 
 CERT_MANAGER_SOURCE = Path(__file__).resolve().parent / "certmanager"
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"
@@ -78,7 +78,7 @@ def _versions_txt(work: Path) -> list[str]:
 def _go(argv: list[str], cwd: Path) -> str:
     try:
         done = subprocess.run(
-            argv, cwd=cwd, env=gobuild._go_env(), capture_output=True, text=True, timeout=_GO_TIMEOUT, check=False
+            argv, cwd=cwd, env=gobuild.go_env(), capture_output=True, text=True, timeout=_GO_TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise BuildError(f"`{' '.join(argv)}` in {cwd}: {e}") from e
@@ -155,14 +155,10 @@ def build_cert_manager() -> Path:
     log = logs / "build-cert-manager-controller.log"
     ldflags = f"-s -w -X {CERT_MANAGER_MODULE}/pkg/util.AppVersion={version}"
     argv = ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp), "."]
-    code = run_logged(
-        argv, what="compiling the cert-manager controller", log=log, timeout=gobuild.BUILD_TIMEOUT, cwd=work,
-        env=gobuild._go_env(),
+    gobuild.compile_logged(
+        argv, what="compiling the cert-manager controller", subject="cert-manager controller", log=log, cwd=work,
+        env=gobuild.go_env(),
     )  # fmt: skip
-    if code != 0:
-        raise BuildError(
-            f"cert-manager controller: `{' '.join(argv)}` failed (exit {code}); log {log}:\n{log_tail(log)}"
-        )
     tmp.rename(binary)
     shutil.rmtree(work, ignore_errors=True)
     return binary
