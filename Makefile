@@ -14,7 +14,7 @@ deps: $(VENV)/.deps
 # Debian's python3 needs python3-venv for `-m venv`: installed as root when missing.
 $(VENV)/.deps: pyproject.toml
 	$(BOOTSTRAP_PYTHON) -m venv $(VENV) 2>/dev/null || { [ "$$(id -u)" = 0 ] || { echo "$(BOOTSTRAP_PYTHON) -m venv failed: run \`sudo apt-get install python3-venv\`" >&2; exit 1; }; \
-		apt-get install -y -qq python3-venv >/dev/null && $(BOOTSTRAP_PYTHON) -m venv --clear $(VENV); }
+		{ apt-get install -y -qq python3-venv >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null; }; } && $(BOOTSTRAP_PYTHON) -m venv --clear $(VENV); }
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
