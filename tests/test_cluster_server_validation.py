@@ -23,7 +23,8 @@ from deployer.local.kube_build import kubectl
 from envconf import load_environment
 from tests.cluster_render import CLUSTER_ENVS, rendered
 
-pytestmark = pytest.mark.slow
+# it needs the kwok target running (make kube): a stack test, not a unit test
+pytestmark = [pytest.mark.slow, pytest.mark.stack]
 
 KUBECTL_TIMEOUT = 300
 
