@@ -41,12 +41,13 @@ lint: deps
 typecheck: deps
 	$(PYTHON) -m mypy
 
-## The project's own tests: lint, types, unit tests, and the suites against the local stack
-## (without the k8s checks: they need a cluster); then the deployer's up on the kwok control
-## plane with the offline charts (idempotent) and the k8s checks against what it made.
+## The project's own tests: lint, types; the deployer's up on the kwok control plane with the
+## offline charts (idempotent; the project tests compare the real operator's objects with it);
+## unit tests and the suites against the local stack (without the k8s checks: they need a
+## cluster); then the k8s checks against what the deploy made.
 test: lint typecheck stack kube tools
-	$(PYTHON) -m pytest tests suites -n auto --env local -m "not k8s" $(PYTEST_ARGS)
 	$(PYTHON) -m deployer up --env kwok --charts $(CHARTS)
+	$(PYTHON) -m pytest tests suites -n auto --env local -m "not k8s" $(PYTEST_ARGS)
 	$(PYTHON) -m pytest suites --env kwok -m k8s $(PYTEST_ARGS)
 
 unit: deps
