@@ -13,6 +13,7 @@ also checked offline (tests/test_cluster_tools.py). Skipped when that control pl
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +56,34 @@ def _for_validation(doc: dict[str, Any]) -> dict[str, Any]:
     return {**doc, "metadata": meta}
 
 
-@pytest.mark.parametrize("name", CLUSTER_ENVS)
-def test_rendered_objects_pass_the_api_servers_strict_validation(name: str, tmp_path: Path) -> None:
+DryRun = Callable[[Path], "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture
+def dry_run() -> DryRun:
+    """``kubectl apply --dry-run=server --validate=strict -f PATH`` on the kwok target (skipped when it is not up)."""
     binary = kubectl()
     kubeconfig = _kubeconfig()
     if not _reachable(binary, kubeconfig):
         pytest.skip(f"no kwok control plane answering at {kubeconfig}: python -m deployer local up --env kwok")
+
+    def run(manifest: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(binary), "--kubeconfig", str(kubeconfig), "apply", "--dry-run=server", "--validate=strict",
+             "-f", str(manifest)],
+            capture_output=True, text=True, timeout=KUBECTL_TIMEOUT, check=False,
+        )  # fmt: skip
+
+    return run
+
+
+@pytest.mark.parametrize("name", CLUSTER_ENVS)
+def test_rendered_objects_pass_the_api_servers_strict_validation(name: str, dry_run: DryRun, tmp_path: Path) -> None:
     deploy = rendered(name)
     docs = [_for_validation(doc) for _, doc in deploy.objects() if doc.get("kind") != "CustomResourceDefinition"]
     manifest = tmp_path / "all.yaml"
     manifest.write_text(yaml.safe_dump_all(docs))
-    done = subprocess.run(
-        [str(binary), "--kubeconfig", str(kubeconfig), "apply", "--dry-run=server", "--validate=strict",
-         "-f", str(manifest)],
-        capture_output=True, text=True, timeout=KUBECTL_TIMEOUT, check=False,
-    )  # fmt: skip
+    done = dry_run(manifest)
     # warnings (e.g. objects already there without kubectl's last-applied annotation) are not refusals
     errors = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("Warning:")]
     unchecked = [line for line in errors if "no matches for kind" in line or "ensure CRDs are installed" in line]
@@ -80,19 +94,11 @@ def test_rendered_objects_pass_the_api_servers_strict_validation(name: str, tmp_
     assert len(validated) > len(docs) // 2, f"{name}: only {len(validated)} of {len(docs)} objects validated"
 
 
-def test_the_api_server_check_can_fail(tmp_path: Path) -> None:
+def test_the_api_server_check_can_fail(dry_run: DryRun, tmp_path: Path) -> None:
     """A misspelt field in a rendered Service is refused, so the check above can fail."""
-    binary = kubectl()
-    kubeconfig = _kubeconfig()
-    if not _reachable(binary, kubeconfig):
-        pytest.skip(f"no kwok control plane answering at {kubeconfig}: python -m deployer local up --env kwok")
     service = _for_validation(rendered("dev").one("Service", "tempo", "tempo"))
     service["spec"]["portz"] = service["spec"].pop("ports")
     manifest = tmp_path / "broken.yaml"
     manifest.write_text(yaml.safe_dump(service))
-    done = subprocess.run(
-        [str(binary), "--kubeconfig", str(kubeconfig), "apply", "--dry-run=server", "--validate=strict",
-         "-f", str(manifest)],
-        capture_output=True, text=True, timeout=KUBECTL_TIMEOUT, check=False,
-    )  # fmt: skip
+    done = dry_run(manifest)
     assert done.returncode != 0 and 'unknown field "spec.portz"' in done.stderr, done.stderr
