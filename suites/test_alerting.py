@@ -16,7 +16,7 @@ from clients.slack_mock import SlackMessage, SlackMockClient
 from envconf import Environment
 from fixtures.alerting import assert_no_more_slack, wait_for_slack
 from fixtures.emitters import OtlpEmitter
-from fixtures.readback import prometheus_time, read_fresh
+from fixtures.readback import read_fresh
 
 pytestmark = [pytest.mark.alerting]
 
@@ -157,16 +157,16 @@ def test_watchdog_fires_but_never_reaches_slack(
     prometheus: PrometheusClient,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
+    run_start: float,
 ) -> None:
-    """Watchdog evaluated during this check and kept fresh in Alertmanager by a Prometheus that sends it now.
+    """Watchdog evaluated during this run and kept fresh in Alertmanager by a Prometheus that sends it now.
 
     Alertmanager holds an alert until its endsAt (minutes): one left by a Prometheus that has
     stopped sending looks the same in a list. Prometheus resends a firing alert every
     ``rules.alert.resend-delay``, so the alert's ``updatedAt`` must be newer than that.
     """
-    since = prometheus_time(prometheus)
     read_fresh(
-        prometheus, 'ALERTS{alertname="Watchdog", alertstate="firing"}', lambda v: v == 1, since, patience("ALERT"),
+        prometheus, 'ALERTS{alertname="Watchdog", alertstate="firing"}', lambda v: v == 1, run_start, patience("ALERT"),
         "the Watchdog alert firing in Prometheus (the dead man's switch)",
     )  # fmt: skip
     resend = str(prometheus.get_json("/api/v1/status/flags")["data"]["rules.alert.resend-delay"])

@@ -11,7 +11,7 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient, Sample
 from envconf import Environment
 from envconf.stack_facts import PVCS
-from fixtures.readback import fresh, prometheus_time
+from fixtures.readback import fresh
 
 pytestmark = [pytest.mark.k8s]
 
@@ -41,6 +41,7 @@ def test_pvc_usage_below_threshold(
     kube: KubernetesClient,
     prometheus: PrometheusClient,
     component: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     name = PVCS[component]
     if env.target == "kwok":
@@ -49,20 +50,20 @@ def test_pvc_usage_below_threshold(
             "(its Bound claim, size and class are checked above; the usage on kind/dev)"
         )
     selector = f'{{namespace="{env.text("NAMESPACE")}", persistentvolumeclaim="{name}"}}'
-    since = prometheus_time(prometheus)
-    # usage as sampled during this check: a kubelet that stopped reporting leaves its last value behind
+    since: float = request.getfixturevalue("run_start")  # asks Prometheus: only where the check runs
+    # usage as sampled during this run: a kubelet that stopped reporting leaves its last value behind
     promql = (
         f"{fresh(f'kubelet_volume_stats_used_bytes{selector}', since)} / kubelet_volume_stats_capacity_bytes{selector}"
     )
 
     def probe() -> Observation[list[Sample]]:
         found = prometheus.query(promql)
-        return Observation(found, bool(found), "no kubelet_volume_stats sample since the check started")
+        return Observation(found, bool(found), f"no kubelet_volume_stats sample since the run started ({since:.3f})")
 
     samples = wait_for(
         probe,
         patience=patience("METRIC"),
-        expected=f"{component}: kubelet_volume_stats of PVC {name}, sampled during the check",
+        expected=f"{component}: kubelet_volume_stats of PVC {name}, sampled during the run",
         where=f"Prometheus: GET {prometheus.query_url(promql)}",
     ).value
     used = max(s.value for s in samples)

@@ -2,9 +2,10 @@
 right names, units, values and labels; every scrape target up at the env's interval; key series.
 
 Every read-back proves this run's data: the synthetic series carry the probe id; targets and
-key series need a sample newer than the check's start (on Prometheus' clock), and counters must
+key series need a sample newer than the run's start (on Prometheus' clock), and counters must
 grow from the value they had then. A producer that stopped, whose last samples still answer
-within Prometheus' lookback, fails.
+within Prometheus' lookback, fails. The bound is the run's start, not each check's: a scrape
+the run has already seen is this run's data, and no check waits for another one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from envconf import Environment
 from fixtures.emitters import OtlpEmitter
-from fixtures.readback import fresh, prometheus_time, read_fresh, read_growth, read_series
+from fixtures.readback import fresh, read_fresh, read_growth, read_series
 
 pytestmark = [pytest.mark.metrics]
 
@@ -55,9 +56,9 @@ def test_counter_gauge_histogram_names_units_values(
 
 @pytest.mark.smoke
 def test_every_expected_target_up_at_env_interval(
-    env: Environment, patience: Callable[[str], Patience], prometheus: PrometheusClient
+    env: Environment, patience: Callable[[str], Patience], prometheus: PrometheusClient, run_start: float
 ) -> None:
-    since = prometheus_time(prometheus)
+    since = run_start
     expected_jobs = [job.strip() for job in env.text("SCRAPE_JOBS").split(",")]
     targets = prometheus.targets()
     by_job: dict[str, list[str]] = {}
@@ -76,7 +77,7 @@ def test_every_expected_target_up_at_env_interval(
     wait_for(
         scraped,
         patience=patience("METRIC"),
-        expected=f"a scrape of every job {expected_jobs} after the check started (Prometheus time {since:.3f})",
+        expected=f"a scrape of every job {expected_jobs} after the run started (Prometheus time {since:.3f})",
         where=f"Prometheus: GET {prometheus.query_url(promql)}",
     )
     targets = prometheus.targets()  # health as of those scrapes
@@ -115,12 +116,16 @@ def test_every_expected_target_up_at_env_interval(
     ],
 )
 def test_key_series_present(
-    patience: Callable[[str], Patience], prometheus: PrometheusClient, selector: str, kind: str, what: str
+    patience: Callable[[str], Patience],
+    prometheus: PrometheusClient,
+    run_start: float,
+    selector: str,
+    kind: str,
+    what: str,
 ) -> None:
-    """Sampled during this check (counters: grown since its start), not left over from before it."""
-    since = prometheus_time(prometheus)
+    """Sampled during this run (counters: grown since its start), not left over from before it."""
     if kind == "grows":
-        read_growth(prometheus, selector, since, patience("METRIC"), what)
+        read_growth(prometheus, selector, run_start, patience("METRIC"), what)
         return
     accept = {"is 1": lambda v: v == 1, "is positive": lambda v: v > 0, "is sampled": lambda v: True}[kind]
-    read_fresh(prometheus, selector, accept, since, patience("METRIC"), f"{what} {kind}")
+    read_fresh(prometheus, selector, accept, run_start, patience("METRIC"), f"{what} {kind}")

@@ -14,7 +14,6 @@ import pytest
 from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from envconf import Environment
-from fixtures.readback import prometheus_time
 
 pytestmark = [pytest.mark.alerting, pytest.mark.metrics]
 
@@ -47,9 +46,11 @@ def evaluated_at(rule: dict[str, Any]) -> float:
     return datetime.fromisoformat(f"{found['head']}.{(found['fraction'] or '0')[:6]}{zone}").timestamp()
 
 
-def test_every_rule_evaluates_without_error(patience: Callable[[str], Patience], prometheus: PrometheusClient) -> None:
-    """Health from an evaluation after the check started, not one left over from before it."""
-    since = prometheus_time(prometheus)
+def test_every_rule_evaluates_without_error(
+    patience: Callable[[str], Patience], prometheus: PrometheusClient, run_start: float
+) -> None:
+    """Health from an evaluation after the run started, not one left over from before it."""
+    since = run_start
 
     def probe() -> Observation[list[dict[str, Any]]]:
         rules = prometheus.rules()
@@ -59,7 +60,7 @@ def test_every_rule_evaluates_without_error(patience: Callable[[str], Patience],
     rules = wait_for(
         probe,
         patience=patience("ALERT"),
-        expected=f"every rule evaluated after the check started (Prometheus time {since:.3f})",
+        expected=f"every rule evaluated after the run started (Prometheus time {since:.3f})",
         where=f"Prometheus: GET {prometheus.url('/api/v1/rules')}",
     ).value
     broken = [f"{r['group']}/{r['name']}: {r.get('lastError')}" for r in rules if r.get("health") != "ok"]
