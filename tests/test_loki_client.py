@@ -94,7 +94,8 @@ def loki() -> Iterator[LokiClient]:
     FakeLoki.honour_flag = True
     FakeLoki.seen_headers = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeLoki)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits up to one poll interval (0.5 s by default) at every teardown
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield LokiClient(f"http://127.0.0.1:{server.server_address[1]}", 5)

@@ -57,7 +57,8 @@ class _Api(BaseHTTPRequestHandler):
 @pytest.fixture
 def prometheus() -> Iterator[PrometheusClient]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits up to one poll interval (0.5 s by default) at every teardown
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     try:
         yield PrometheusClient(f"http://127.0.0.1:{server.server_address[1]}", timeout=5)

@@ -21,7 +21,8 @@ HOOK = "/services/T0001/B0001/abcdefghijklmnopqrstuvwx"
 def mock() -> Iterator[tuple[str, MockState]]:
     state = MockState(hooks={HOOK}, archived={"/services/T0001/B0002/archivedarchivedarchived"})
     server = SlackMockServer(("127.0.0.1", 0), state)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits up to one poll interval (0.5 s by default) at every teardown
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", state
     server.shutdown()
