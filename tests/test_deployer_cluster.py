@@ -18,7 +18,7 @@ HOOK = "https://hooks.example.invalid/services/TSECRET/BSECRET/webhook-secret-va
 PASSWORD = "pg-password-secret-value-42"
 SECRETS = ("webhook-secret-value-42", PASSWORD)
 
-STAND_IN = """#!{python}
+STAND_IN = """#!{python} -S
 import hashlib, json, os, sys
 stdin = "" if sys.stdin.isatty() else sys.stdin.read()
 with open(os.environ["RECORD"], "a") as out:
