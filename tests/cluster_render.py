@@ -51,8 +51,8 @@ class ClusterRender:
     releases: dict[str, Release]
     manifests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def applied(self) -> list[dict[str, Any]]:
-        """The objects of the manifests the plan applies itself (not through helm)."""
+    @functools.cached_property
+    def _applied(self) -> list[dict[str, Any]]:
         return [
             doc
             for name in APPLIED
@@ -60,6 +60,10 @@ class ClusterRender:
             for doc in yaml.safe_load_all(self.files[name])
             if isinstance(doc, dict)
         ]
+
+    def applied(self) -> list[dict[str, Any]]:
+        """The objects of the manifests the plan applies itself (not through helm), parsed once like the releases'."""
+        return self._applied
 
     def objects(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """(release or "kubectl", object) for everything the deploy creates (``helm test`` hooks are not)."""
@@ -119,8 +123,34 @@ def _cached(what: str, release: Release, run: Callable[[], str]) -> str:
     return cached.read_text()
 
 
+def _parsed(text: str) -> list[dict[str, Any]]:
+    """``load_all`` of a helm output, kept on disk as JSON keyed by the text and the loader.
+
+    Building Python objects from the charts' megabytes of YAML costs seconds in every
+    process (each xdist worker renders); JSON reads back in milliseconds. Only a result
+    that survives the round trip unchanged is kept (no timestamps, no non-string keys).
+    """
+    loader = (REPO_ROOT / "deployer" / "cluster" / "chart_render.py").read_bytes()
+    key = hashlib.sha256(yaml.__version__.encode() + loader + text.encode()).hexdigest()[:32]
+    cached = cache_dir() / "render" / f"parsed-{key}.json"
+    if cached.is_file():
+        docs: list[dict[str, Any]] = json.loads(cached.read_text())
+        return docs
+    docs = load_all(text)
+    try:
+        dumped = json.dumps(docs)
+    except (TypeError, ValueError):
+        return docs
+    if json.loads(dumped) == docs:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(dumped)
+        tmp.replace(cached)
+    return docs
+
+
 def _templated(binary: Path, release: Release) -> list[dict[str, Any]]:
-    return load_all(_cached("template", release, lambda: template_text(binary, release, pins.KUBERNETES_VERSION)))
+    return _parsed(_cached("template", release, lambda: template_text(binary, release, pins.KUBERNETES_VERSION)))
 
 
 def lint_output(release: Release) -> str:

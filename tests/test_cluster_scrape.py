@@ -97,9 +97,10 @@ def scrape_targets(deploy: ClusterRender) -> list[Target]:
     namespace = deploy.env.text("NAMESPACE")
 
     def placed(release: str, doc: dict[str, Any]) -> dict[str, Any]:
-        meta = doc.setdefault("metadata", {})
-        meta.setdefault("namespace", deploy.releases[release].namespace if release in deploy.releases else namespace)
-        return doc
+        """The object with the namespace it lands in (a copy: the render is shared by every test)."""
+        meta = doc.get("metadata") or {}
+        default = deploy.releases[release].namespace if release in deploy.releases else namespace
+        return {**doc, "metadata": {"namespace": default, **meta}}
 
     services = [placed(where, doc) for where, doc in deploy.objects() if doc.get("kind") == "Service"]
     for collector in deploy.find("OpenTelemetryCollector"):
