@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ def test_rendered_rules_pass_promtool(deploy: ClusterRender, tmp_path: Path) -> 
     )
 
 
+@functools.cache
 def _crds() -> CrdSchemas:
     docs: list[dict[str, Any]] = []
     for name in CLUSTER_ENVS:  # kind's deploy carries cert-manager's CRDs
