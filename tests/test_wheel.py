@@ -2,13 +2,15 @@
 
 The wheel is built from a copy of the sources (nothing written into the checkout),
 installed (``--no-index``, offline) into a fresh virtual environment that borrows this
-interpreter's site-packages for the dependencies, and run from an empty
-directory, so only the installed package can answer: ``python -m deployer --help``,
-and the suites collected through the pytest11 entry point, no conftest.py in sight.
+interpreter's site-packages for the dependencies (once per run, however many xdist
+workers), and run from an empty directory, so only the installed package can answer:
+``python -m deployer --help``, and the suites collected through the pytest11 entry point,
+no conftest.py in sight.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -30,16 +32,15 @@ def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("wheel")
+def build_and_install(root: Path) -> Path:
+    """The wheel built from a copy of the sources and installed into a new venv under root: its python."""
     source = root / "src"
     for name in SOURCES:
         path = PROJECT_ROOT / name
         if path.is_dir():
             shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
-            source.mkdir(exist_ok=True)
+            source.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, source / name)
     dist = root / "dist"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist), str(source)], root)  # fmt: skip
@@ -53,6 +54,21 @@ def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root).strip())
     (site / "dependencies.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
     return python
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Built once per run: xdist workers share the first one built, in the run's common temp directory."""
+    if worker_id == "master":
+        return build_and_install(tmp_path_factory.mktemp("wheel"))
+    shared = tmp_path_factory.getbasetemp().parent
+    built = shared / "wheel-venv-python"
+    with (shared / "wheel.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a worker building holds it; the build's steps have their timeouts
+        if not built.is_file():
+            python = build_and_install(tmp_path_factory.mktemp("wheel"))
+            built.write_text(str(python))
+    return Path(built.read_text())
 
 
 def clean_env(cwd: Path) -> dict[str, str]:
