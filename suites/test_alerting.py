@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +15,10 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from clients.slack_mock import SlackMessage, SlackMockClient
 from envconf import Environment
+from fixtures.ahead import Sending, sends_ahead
 from fixtures.alerting import assert_no_more_slack, wait_for_slack
-from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_fresh
+from fixtures.emitters import OtlpEmitter, SentMetric
+from fixtures.readback import read_fresh, since_sent
 
 pytestmark = [pytest.mark.alerting]
 
@@ -36,38 +38,56 @@ def assert_message(env: Environment, message: SlackMessage, needles: list[str]) 
         assert needle in message.all_text, f"Alertmanager: Slack message lacks {needle!r}; got {message.all_text!r}"
 
 
+def _post(name: str) -> Callable[[Sending], float]:
+    """A send that posts alert ``name`` (severity warning) to Alertmanager; it returns when (monotonic)."""
+
+    def post(sending: Sending) -> float:
+        labels = probe_alert_labels(sending.fixture("env"), name, "warning", sending.probe_id)
+        sending.fixture("alertmanager").post_alert(labels, {"summary": f"conformance probe {sending.probe_id}"})
+        return time.monotonic()
+
+    return post
+
+
 @pytest.mark.smoke
+@sends_ahead(_post("ConformanceProbe"))
 def test_alert_posted_to_alertmanager_reaches_slack(
     env: Environment,
     patience: Callable[[str], Patience],
+    sent: float,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
     labels = probe_alert_labels(env, "ConformanceProbe", "warning", probe_id)
-    alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
-
     waited = wait_for_slack(
         slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels} posted to Alertmanager"
     )
-    record_latency(waited.seconds)
+    record_latency(time.monotonic() - sent)
     assert_message(env, waited.value[0], ["ConformanceProbe", "severity=warning", f"conformance probe {probe_id}"])
 
 
+def _trigger(sending: Sending) -> SentMetric:
+    """The synthetic rule's trigger set to 1 for this probe: ConformanceSyntheticAlert fires."""
+    return sending.emitter.send_gauge(
+        "conformance-alerting", "conformance.alert_trigger", {"run_id": sending.probe_id}, 1
+    )
+
+
+@sends_ahead(_trigger)
 def test_synthetic_rule_fires_to_slack(
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentMetric,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", {"run_id": probe_id}, 1)
     what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
     firing = wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
-    record_latency(firing.seconds)
+    record_latency(since_sent(sent))
     assert_message(
         env,
         firing.value[0],
@@ -76,9 +96,11 @@ def test_synthetic_rule_fires_to_slack(
 
 
 @pytest.mark.slow
+@sends_ahead(_trigger)
 def test_synthetic_rule_resolution_reaches_slack(
     env: Environment,
     patience: Callable[[str], Patience],
+    sent: SentMetric,
     emitter: OtlpEmitter,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
@@ -90,7 +112,6 @@ def test_synthetic_rule_resolution_reaches_slack(
     firing message's content is the check above, on another alert, in parallel.
     """
     labels = {"run_id": probe_id}
-    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 1)
     what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
     wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
 
@@ -100,34 +121,50 @@ def test_synthetic_rule_resolution_reaches_slack(
     assert_message(env, resolved.value[0], ["ConformanceSyntheticAlert"])
 
 
+@pytest.mark.slow  # it watches one group_interval for a second notification: minutes on clusters
+@sends_ahead(_post("ConformanceDedup"))
 def test_same_alert_twice_is_one_notification(
     env: Environment,
     patience: Callable[[str], Patience],
+    sent: float,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
     labels = probe_alert_labels(env, "ConformanceDedup", "warning", probe_id)
-    alertmanager.post_alert(labels, {"summary": "dedup probe"})
     wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels}")
 
-    alertmanager.post_alert(labels, {"summary": "dedup probe"})
+    alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
     # a second notification would go out at the group's next flush, one group_interval on
     window = env.duration("ALERT_GROUP_INTERVAL").seconds + 1
     assert_no_more_slack(slack_mock, probe_id, 1, window, "the same alert fired twice must be grouped and deduplicated")
 
 
+def _silenced_alert(sending: Sending) -> tuple[str, float]:
+    """A silence on the probe's run_id, then a critical alert it matches: the silence id, and when it was posted."""
+    alertmanager: AlertmanagerClient = sending.fixture("alertmanager")
+    labels = probe_alert_labels(sending.fixture("env"), "ConformanceSilenced", "critical", sending.probe_id)
+    silence = alertmanager.create_silence({"run_id": sending.probe_id}, f"obs-conformance {sending.probe_id}")
+    try:
+        alertmanager.post_alert(labels, {"summary": "silenced probe"})
+    except BaseException:
+        alertmanager.expire_silence(silence)
+        raise
+    return silence, time.monotonic()
+
+
+@sends_ahead(_silenced_alert)
 def test_silence_suppresses_and_is_expired(
     env: Environment,
     patience: Callable[[str], Patience],
+    sent: tuple[str, float],
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
     labels = probe_alert_labels(env, "ConformanceSilenced", "critical", probe_id)
-    silence = alertmanager.create_silence({"run_id": probe_id}, f"obs-conformance {probe_id}")
+    silence, posted_at = sent
     try:
-        alertmanager.post_alert(labels, {"summary": "silenced probe"})
 
         def probe() -> Observation[list[str]]:
             alerts = alertmanager.alerts([f'run_id="{probe_id}"'])
@@ -141,8 +178,9 @@ def test_silence_suppresses_and_is_expired(
             expected=f"alert {labels} suppressed by silence {silence}",
             where=f'Alertmanager: GET {alertmanager.url("/api/v2/alerts")}?filter=run_id="{probe_id}"',
         )
-        window = env.duration("ALERT_GROUP_WAIT").seconds + 1
-        assert_no_more_slack(slack_mock, probe_id, 0, window, f"silence {silence} must suppress the alert")
+        # a notification would have gone out group_wait after the post: watch until then and a second more
+        window = posted_at + env.duration("ALERT_GROUP_WAIT").seconds + 1 - time.monotonic()
+        assert_no_more_slack(slack_mock, probe_id, 0, max(window, 0.0), f"silence {silence} must suppress the alert")
         alertmanager.post_alert(labels, {"summary": "silenced probe"}, duration=timedelta(0))
     finally:
         alertmanager.expire_silence(silence)

@@ -14,22 +14,28 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from clients.traces import TraceStore
 from envconf import Environment
+from fixtures.ahead import Sending, sends_ahead
 from fixtures.collector_config import CollectorConfigError, local_collector_config
-from fixtures.emitters import OtlpEmitter
-from fixtures.readback import fresh, grown_by, prometheus_time, read_logs, read_trace, series_values
+from fixtures.emitters import SentLog, SentMetric, SentTrace
+from fixtures.readback import fresh, grown_by, read_logs, read_trace, series_values
 
 pytestmark = [pytest.mark.traces, pytest.mark.logs, pytest.mark.metrics]
 
 
+def _correlated(sending: Sending) -> tuple[SentTrace, SentLog, SentMetric]:
+    return sending.emitter.send_correlated(sending.probe_id)
+
+
+@sends_ahead(_correlated)
 def test_trace_log_and_exemplar_join_across_backends(
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: tuple[SentTrace, SentLog, SentMetric],
     trace_store: TraceStore,
     log_store: LogStore,
     prometheus: PrometheusClient,
     probe_id: str,
 ) -> None:
-    trace, log, metric = emitter.send_correlated(probe_id)
+    trace, log, metric = sent
 
     read_trace(trace_store, trace, patience("TRACE"))
     logs = read_logs(log_store, log, {"service.name": log.service}, probe_id, patience("LOG")).value
@@ -56,15 +62,29 @@ def test_trace_log_and_exemplar_join_across_backends(
     )
 
 
+def _one_of_signal(sending: Sending) -> int:
+    """Items of the check's signal sent through the collector: a whole trace's spans, one record, one point."""
+    signal, probe_id = sending.param("signal"), sending.probe_id
+    if signal == "spans":
+        return len(sending.emitter.send_rich_trace(probe_id).spans)
+    if signal == "log_records":
+        sending.emitter.send_log("conformance-collector", probe_id, f"collector accounting {probe_id}")
+    else:
+        sending.emitter.send_counter("conformance-collector", probe_id, 1)
+    return 1
+
+
 @pytest.mark.parametrize("signal", ["spans", "log_records", "metric_points"])
+@sends_ahead(_one_of_signal)
 def test_collector_accepts_all_and_drops_nothing(
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: int,
     prometheus: PrometheusClient,
-    probe_id: str,
+    run_start: float,
     signal: str,
 ) -> None:
+    """The receiver's accepted count grew by at least what this check sent, since the run started."""
     job = env.text("COLLECTOR_JOB")
 
     def selector(metric: str) -> str:
@@ -75,26 +95,21 @@ def test_collector_accepts_all_and_drops_nothing(
         return samples[0].value if samples else 0.0
 
     accepted_selector = selector("receiver_accepted")
-    since = prometheus_time(prometheus)
-    before = series_values(prometheus, accepted_selector)
-    if signal == "spans":
-        sent = len(emitter.send_rich_trace(probe_id).spans)
-    elif signal == "log_records":
-        emitter.send_log("conformance-collector", probe_id, f"collector accounting {probe_id}")
-        sent = 1
-    else:
-        emitter.send_counter("conformance-collector", probe_id, 1)
-        sent = 1
-    accepted_query = fresh(accepted_selector, since)
+    # the baseline is each series' value at the run's start; the send came after it
+    before = series_values(prometheus, f"{accepted_selector} @ {run_start:.3f}")
+    accepted_query = fresh(accepted_selector, run_start)
 
     def probe() -> Observation[float]:
         accepted = sum(grown_by(before, series_values(prometheus, accepted_query)).values())
-        return Observation(accepted, accepted >= sent, f"accepted +{accepted:g} in samples after the send")
+        return Observation(accepted, accepted >= sent, f"accepted +{accepted:g} since the run started")
 
     wait_for(
         probe,
         patience=patience("METRIC"),
-        expected=f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent}, series by series",
+        expected=(
+            f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent} since the run started "
+            f"(Prometheus time {run_start:.3f}), series by series"
+        ),
         where=f"Prometheus: GET {prometheus.query_url(accepted_query)}",
     )
     lost = {name: total(name) for name in ("receiver_refused", "receiver_failed", "exporter_send_failed")}
@@ -129,13 +144,21 @@ def signal_of(labels: dict[str, str]) -> str:
     return labels.get("otel_signal") or labels.get("otel.signal") or ""
 
 
+def _one_of_each(sending: Sending) -> None:
+    emitter, probe_id = sending.emitter, sending.probe_id
+    emitter.send_trace("conformance-pipelines", probe_id)
+    emitter.send_log("conformance-pipelines", probe_id, f"pipeline probe {probe_id}")
+    emitter.send_counter("conformance-pipelines", probe_id, 1)
+
+
+@sends_ahead(_one_of_each)
 def test_collector_runs_every_required_processor_in_every_pipeline(
     request: pytest.FixtureRequest,
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: None,
     prometheus: PrometheusClient,
-    probe_id: str,
+    run_start: float,
 ) -> None:
     """memory_limiter, resource (cluster, environment) and batch in the traces, logs and metrics pipelines,
     by the running collector's config, and processing this run's data by its own telemetry."""
@@ -153,12 +176,9 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
     selector = f'{{__name__=~"otelcol_processor_incoming_items(_total)?", job="{job}"}}'
     batches = f'{{__name__=~"otelcol_processor_batch_batch_send_size_count", job="{job}"}}'
 
-    since = prometheus_time(prometheus)
-    before = series_values(prometheus, selector)
-    batched_before = series_values(prometheus, batches)
-    emitter.send_trace("conformance-pipelines", probe_id)
-    emitter.send_log("conformance-pipelines", probe_id, f"pipeline probe {probe_id}")
-    emitter.send_counter("conformance-pipelines", probe_id, 1)
+    since = run_start  # the baselines are the values then; one span, log and metric were sent after it
+    before = series_values(prometheus, f"{selector} @ {since:.3f}")
+    batched_before = series_values(prometheus, f"{batches} @ {since:.3f}")
     wanted = [(p, s) for p in PER_SIGNAL_TELEMETRY for s in SIGNALS]
     fresh_items = fresh(selector, since)
 
@@ -179,7 +199,8 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
         patience=patience("METRIC"),
         expected=(
             f"otelcol_processor_incoming_items of job {job} to grow for {list(PER_SIGNAL_TELEMETRY)} in each of "
-            f"{list(SIGNALS)}, and a batch sent, after one span, log and metric were sent"
+            f"{list(SIGNALS)}, and a batch sent, since the run started (Prometheus time {since:.3f}; "
+            "this check sent one span, log and metric)"
         ),
         where=f"Prometheus: GET {prometheus.query_url(fresh_items)}",
     )

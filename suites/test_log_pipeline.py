@@ -4,6 +4,7 @@ logs parsed (level, message, traceID, stack_trace) and labelled; health-check li
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from clients.logs import LogStore
 from clients.polling import Patience
 from envconf import Environment
+from fixtures.ahead import Sending, sends_ahead
 from fixtures.emitters import SentLog
 from fixtures.pod_logs import Writer
 from fixtures.readback import assert_placement, read_logs
@@ -18,31 +20,41 @@ from fixtures.readback import assert_placement, read_logs
 pytestmark = [pytest.mark.logs]
 
 
+NAMESPACE, CONTAINER = "jips", "billing"
+
+
+def _pod_lines(sending: Sending) -> tuple[dict[str, str], float]:
+    """A health-check line, then a JSON error line, as container billing in namespace jips prints them."""
+    health = f"GET /healthz 200 0.3ms probe={sending.probe_id}"
+    payload = {
+        "level": "error",
+        "message": f"payment failed {sending.probe_id}",
+        "traceID": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "stack_trace": "at Billing.charge(Billing.java:42)",
+    }
+    write: Writer = sending.fixture("pod_log_writer")
+    write(NAMESPACE, CONTAINER, [health, json.dumps(payload)])
+    return payload, time.monotonic()
+
+
+@sends_ahead(_pod_lines)
 def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
     env: Environment,
     patience: Callable[[str], Patience],
     log_store: LogStore,
-    pod_log_writer: Writer,
+    sent: tuple[dict[str, str], float],
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    namespace, container = "jips", "billing"
+    namespace, container, (payload, written_at) = NAMESPACE, CONTAINER, sent
     team = env.mapping("TEAM_BY_NAMESPACE")[namespace]
-    health = f"GET /healthz 200 0.3ms probe={probe_id}"
-    payload = {
-        "level": "error",
-        "message": f"payment failed {probe_id}",
-        "traceID": "4bf92f3577b34da6a3ce929d0e0e4736",
-        "stack_trace": "at Billing.charge(Billing.java:42)",
-    }
-    pod_log_writer(namespace, container, [health, json.dumps(payload)])
 
     selector = {"namespace": namespace, "team": team, "environment": env.text("ENV_NAME")}
     expected = SentLog(
         service=container, body=payload["message"], severity_text="error", attributes={}, trace_id="", sent_at=0.0
     )
     waited = read_logs(log_store, expected, selector, probe_id, patience("LOG"))
-    record_latency(waited.seconds)
+    record_latency(time.monotonic() - written_at)
     records = waited.value
 
     record = next(r for r in records if r.body == payload["message"])

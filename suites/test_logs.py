@@ -10,8 +10,9 @@ import pytest
 from clients.logs import LogStore, duration_seconds
 from clients.polling import Patience
 from envconf import Environment
-from fixtures.emitters import OtlpEmitter
-from fixtures.readback import assert_placement, read_logs
+from fixtures.ahead import Sending, sends_ahead
+from fixtures.emitters import SentLog
+from fixtures.readback import assert_placement, read_logs, since_sent
 
 pytestmark = [pytest.mark.logs]
 
@@ -23,21 +24,26 @@ INDEX_LABELS = ("service.name", "namespace", "team", "environment", "cluster")
 STRUCTURED_METADATA = ("trace_id", "span_id", "probe.id")
 
 
+def _log(sending: Sending) -> SentLog:
+    probe_id = sending.probe_id
+    return sending.emitter.send_log("conformance-logs", probe_id, body=f"conformance log probe {probe_id} ✓ état=ok")
+
+
 @pytest.mark.smoke
+@sends_ahead(_log)
 def test_log_record_read_back_by_label_query(
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentLog,
     log_store: LogStore,
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
     service = "conformance-logs"
-    sent = emitter.send_log(service, probe_id, body=f"conformance log probe {probe_id} ✓ état=ok")
     selector = {"service.name": service, "environment": env.text("ENV_NAME")}
 
     waited = read_logs(log_store, sent, selector, probe_id, patience("LOG"))
-    record_latency(waited.seconds)
+    record_latency(since_sent(sent))
 
     record = next(r for r in waited.value if r.body == sent.body)
     actual = {
@@ -57,22 +63,34 @@ def test_log_record_read_back_by_label_query(
     assert actual == expected, f"{log_store.component}: record {sent.body!r} stored with {actual}, expected {expected}"
 
 
+def _app_log(sending: Sending) -> SentLog:
+    """A WARN record of an app in namespace jips, team platform, inside a trace."""
+    body = f"payment failed for {sending.probe_id}: délai dépassé ⏱"
+    resource = {"namespace": "jips", "team": "platform"}
+    return sending.emitter.send_log(
+        "conformance-app", sending.probe_id, body, trace_id=TRACE_ID, span_id=SPAN_ID, resource=resource
+    )
+
+
+@sends_ahead(_app_log)
 def test_design_labels_are_index_labels_and_trace_context_kept(
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentLog,
     log_store: LogStore,
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    service = "conformance-app"
-    resource = {"namespace": "jips", "team": "platform"}
-    body = f"payment failed for {probe_id}: délai dépassé ⏱"
-    sent = emitter.send_log(service, probe_id, body, trace_id=TRACE_ID, span_id=SPAN_ID, resource=resource)
-    selector = {"service.name": service, "namespace": "jips", "team": "platform", "environment": env.text("ENV_NAME")}
+    body = sent.body
+    selector = {
+        "service.name": "conformance-app",
+        "namespace": "jips",
+        "team": "platform",
+        "environment": env.text("ENV_NAME"),
+    }
 
     waited = read_logs(log_store, sent, selector, probe_id, patience("LOG"))
-    record_latency(waited.seconds)
+    record_latency(since_sent(sent))
 
     record = next(r for r in waited.value if r.body == sent.body)
     labels = {name: record.index_label(name) for name in selector}

@@ -18,33 +18,40 @@ from clients.durations import duration_seconds
 from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from envconf import Environment
-from fixtures.emitters import OtlpEmitter
-from fixtures.readback import fresh, read_fresh, read_growth, read_series
+from fixtures.ahead import Sending, sends_ahead
+from fixtures.emitters import SentMetric
+from fixtures.readback import fresh, read_fresh, read_growth, read_series, since_sent
 
 pytestmark = [pytest.mark.metrics]
 
 
+def _counter(sending: Sending) -> SentMetric:
+    return sending.emitter.send_counter("conformance-metrics", sending.probe_id, value=7)
+
+
 @pytest.mark.smoke
+@sends_ahead(_counter)
 def test_counter_read_back_by_promql(
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentMetric,
     prometheus: PrometheusClient,
-    probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    sent = emitter.send_counter("conformance-metrics", probe_id, value=7)
-
     waited = read_series(prometheus, sent, patience("METRIC"))
-    record_latency(waited.seconds)
+    record_latency(since_sent(sent))
 
     series = [s for s in waited.value if s.value == sent.value]
     assert len(series) == 1, f"Prometheus: expected one series {sent.prometheus_name}{sent.labels}, got {waited.value}"
 
 
+def _instruments(sending: Sending) -> dict[str, SentMetric]:
+    return sending.emitter.send_instruments("conformance-instruments", sending.probe_id)
+
+
+@sends_ahead(_instruments)
 def test_counter_gauge_histogram_names_units_values(
-    patience: Callable[[str], Patience], emitter: OtlpEmitter, prometheus: PrometheusClient, probe_id: str
+    patience: Callable[[str], Patience], sent: dict[str, SentMetric], prometheus: PrometheusClient
 ) -> None:
-    sent = emitter.send_instruments("conformance-instruments", probe_id)
     for metric in sent.values():
         waited = read_series(prometheus, metric, patience("METRIC"))
         [sample] = [s for s in waited.value if s.value == metric.value]

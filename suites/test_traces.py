@@ -11,8 +11,9 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from clients.traces import Span, TraceStore
 from envconf import Environment
-from fixtures.emitters import OtlpEmitter, SentTrace
-from fixtures.readback import read_promql, read_trace
+from fixtures.ahead import Sending, sends_ahead
+from fixtures.emitters import SentTrace
+from fixtures.readback import read_promql, read_trace, since_sent
 
 pytestmark = [pytest.mark.traces]
 
@@ -34,35 +35,39 @@ def assert_spans_intact(store: TraceStore, sent: SentTrace, stored_spans: list[S
         )
 
 
+def _trace(sending: Sending) -> SentTrace:
+    return sending.emitter.send_trace("conformance-traces", sending.probe_id)
+
+
 @pytest.mark.smoke
+@sends_ahead(_trace)
 def test_span_read_back_by_trace_id(
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentTrace,
     trace_store: TraceStore,
-    probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    sent = emitter.send_trace("conformance-traces", probe_id)
-
     waited = read_trace(trace_store, sent, patience("TRACE"))
-    record_latency(waited.seconds)
+    record_latency(since_sent(sent))
     assert_spans_intact(trace_store, sent, waited.value)
 
 
+def _rich_trace(sending: Sending) -> SentTrace:
+    return sending.emitter.send_rich_trace(sending.probe_id, sending.param("protocol"))
+
+
 @pytest.mark.parametrize("protocol", ["grpc", "http"])
+@sends_ahead(_rich_trace)
 def test_multi_service_trace_intact(
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentTrace,
     trace_store: TraceStore,
-    probe_id: str,
     protocol: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    sent = emitter.send_rich_trace(probe_id, protocol)
-
     waited = read_trace(trace_store, sent, patience("TRACE"))
-    record_latency(waited.seconds)
+    record_latency(since_sent(sent))
     assert len(waited.value) == len(sent.spans), (
         f"{trace_store.component}: trace {sent.trace_id} has {len(waited.value)} spans, sent {len(sent.spans)} over OTLP/{protocol}"
     )
@@ -75,11 +80,15 @@ def test_multi_service_trace_intact(
         )
 
 
+def _searchable_trace(sending: Sending) -> SentTrace:
+    return sending.emitter.send_rich_trace(sending.probe_id)
+
+
+@sends_ahead(_searchable_trace)
 def test_trace_found_by_service_and_attribute_search(
-    patience: Callable[[str], Patience], emitter: OtlpEmitter, trace_store: TraceStore, probe_id: str
+    patience: Callable[[str], Patience], sent: SentTrace, trace_store: TraceStore, probe_id: str
 ) -> None:
     """By TraceQL-style search (service + span attribute) and by tag search, for both services."""
-    sent = emitter.send_rich_trace(probe_id)
     read_trace(trace_store, sent, patience("TRACE"))
     attributes = {"probe.id": probe_id}
     searches = [(trace_store.search, trace_store.search_text), (trace_store.search_tags, trace_store.search_tags_text)]
@@ -100,9 +109,17 @@ def test_trace_found_by_service_and_attribute_search(
             )
 
 
+def _trace_of_own_services(sending: Sending) -> SentTrace:
+    """A trace between two services named after the probe: its span metrics and graph edge are this run's."""
+    probe_id = sending.probe_id
+    frontend, backend = f"conformance-frontend-{probe_id}", f"conformance-backend-{probe_id}"
+    return sending.emitter.send_rich_trace(probe_id, frontend=frontend, backend=backend)
+
+
 @pytest.mark.slow
+@sends_ahead(_trace_of_own_services)
 def test_span_metrics_for_synthetic_services(
-    patience: Callable[[str], Patience], emitter: OtlpEmitter, prometheus: PrometheusClient, probe_id: str
+    patience: Callable[[str], Patience], sent: SentTrace, prometheus: PrometheusClient, probe_id: str
 ) -> None:
     """Tempo's metrics generator (the collector's spanmetrics connector locally) counts this run's calls.
 
@@ -110,8 +127,7 @@ def test_span_metrics_for_synthetic_services(
     series of an earlier run, still answering within Prometheus' lookback after the generator
     broke, cannot satisfy the check.
     """
-    frontend, backend = f"conformance-frontend-{probe_id}", f"conformance-backend-{probe_id}"
-    emitter.send_rich_trace(probe_id, frontend=frontend, backend=backend)
+    backend = f"conformance-backend-{probe_id}"
     promql = span_metrics_calls(backend)
     read_promql(
         prometheus,
@@ -128,17 +144,17 @@ def span_metrics_calls(service: str) -> str:
     return f'sum({{{names}, service="{service}"}} or {{{names}, service_name="{service}"}})'
 
 
+@sends_ahead(_trace_of_own_services)
 def test_service_graph_between_synthetic_services(
     env: Environment,
     patience: Callable[[str], Patience],
-    emitter: OtlpEmitter,
+    sent: SentTrace,
     prometheus: PrometheusClient,
     probe_id: str,
 ) -> None:
     if env.is_local:
         pytest.skip("service graphs come from Tempo's metrics generator; the local stack has no servicegraph connector")
     frontend, backend = f"conformance-frontend-{probe_id}", f"conformance-backend-{probe_id}"
-    emitter.send_rich_trace(probe_id, frontend=frontend, backend=backend)
     promql = f'traces_service_graph_request_total{{client="{frontend}", server="{backend}"}}'
     read_promql(
         prometheus,
