@@ -216,10 +216,13 @@ def test_chromium_renders_the_latency_chart(tmp_path: Path) -> None:
 
     page = tmp_path / "report.html"
     page.write_text(render_html(sample_summary()))
-    dom = _headless(chromium, tmp_path / "profile-dom", "--dump-dom", page.as_uri()).stdout
-    assert dom.count('class="p50"') == 1 and 'aria-label="send-to-visible latency per signal"' in dom
     shot = tmp_path / "shot.png"
-    _headless(chromium, tmp_path / "profile-shot", f"--screenshot={shot}", page.as_uri())
+    # one load of the page: its DOM on stdout and its screenshot
+    done = _headless(chromium, tmp_path / "profile", "--dump-dom", f"--screenshot={shot}", page.as_uri())
+    dom = done.stdout
+    assert dom.count('class="p50"') == 1, f"chromium's DOM: {dom[-2000:]}{done.stderr[-2000:]}"
+    assert 'aria-label="send-to-visible latency per signal"' in dom, dom[-2000:]
+    assert shot.is_file(), f"chromium wrote no screenshot: {done.stderr[-2000:]}"
     image = Image.open(shot).convert("RGB")
     colors = image.getcolors(maxcolors=1 << 20) or []
     by_color = {rgb: count for count, rgb in colors}
