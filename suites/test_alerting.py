@@ -18,7 +18,7 @@ from envconf import Environment
 from fixtures.ahead import Sending, sends_ahead
 from fixtures.alerting import assert_no_more_slack, wait_for_slack
 from fixtures.emitters import OtlpEmitter, SentMetric
-from fixtures.readback import read_fresh, since_sent
+from fixtures.readback import on_prometheus_clock, read_fresh, since_sent
 
 pytestmark = [pytest.mark.alerting]
 
@@ -195,7 +195,7 @@ def test_watchdog_fires_but_never_reaches_slack(
     prometheus: PrometheusClient,
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
-    run_start: float,
+    run_started: float,
 ) -> None:
     """Watchdog evaluated during this run and kept fresh in Alertmanager by a Prometheus that sends it now.
 
@@ -203,6 +203,7 @@ def test_watchdog_fires_but_never_reaches_slack(
     stopped sending looks the same in a list. Prometheus resends a firing alert every
     ``rules.alert.resend-delay``, so the alert's ``updatedAt`` must be newer than that.
     """
+    run_start = on_prometheus_clock(prometheus, run_started)
     read_fresh(
         prometheus, 'ALERTS{alertname="Watchdog", alertstate="firing"}', lambda v: v == 1, run_start, patience("ALERT"),
         "the Watchdog alert firing in Prometheus (the dead man's switch)",

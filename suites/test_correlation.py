@@ -17,7 +17,7 @@ from envconf import Environment
 from fixtures.ahead import Sending, sends_ahead
 from fixtures.collector_config import CollectorConfigError, local_collector_config
 from fixtures.emitters import SentLog, SentMetric, SentTrace
-from fixtures.readback import fresh, grown_by, read_logs, read_trace, series_values
+from fixtures.readback import fresh, grown_by, on_prometheus_clock, read_logs, read_trace, series_values
 
 pytestmark = [pytest.mark.traces, pytest.mark.logs, pytest.mark.metrics]
 
@@ -81,7 +81,7 @@ def test_collector_accepts_all_and_drops_nothing(
     patience: Callable[[str], Patience],
     sent: int,
     prometheus: PrometheusClient,
-    run_start: float,
+    run_started: float,
     signal: str,
 ) -> None:
     """The receiver's accepted count grew by at least what this check sent, since the run started."""
@@ -96,6 +96,7 @@ def test_collector_accepts_all_and_drops_nothing(
 
     accepted_selector = selector("receiver_accepted")
     # the baseline is each series' value at the run's start; the send came after it
+    run_start = on_prometheus_clock(prometheus, run_started)
     before = series_values(prometheus, f"{accepted_selector} @ {run_start:.3f}")
     accepted_query = fresh(accepted_selector, run_start)
 
@@ -158,7 +159,7 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
     patience: Callable[[str], Patience],
     sent: None,
     prometheus: PrometheusClient,
-    run_start: float,
+    run_started: float,
 ) -> None:
     """memory_limiter, resource (cluster, environment) and batch in the traces, logs and metrics pipelines,
     by the running collector's config, and processing this run's data by its own telemetry."""
@@ -176,7 +177,9 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
     selector = f'{{__name__=~"otelcol_processor_incoming_items(_total)?", job="{job}"}}'
     batches = f'{{__name__=~"otelcol_processor_batch_batch_send_size_count", job="{job}"}}'
 
-    since = run_start  # the baselines are the values then; one span, log and metric were sent after it
+    since = on_prometheus_clock(
+        prometheus, run_started
+    )  # the baselines are the values then; one span, log and metric were sent after it
     before = series_values(prometheus, f"{selector} @ {since:.3f}")
     batched_before = series_values(prometheus, f"{batches} @ {since:.3f}")
     wanted = [(p, s) for p in PER_SIGNAL_TELEMETRY for s in SIGNALS]

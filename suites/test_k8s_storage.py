@@ -11,7 +11,7 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient, Sample
 from envconf import Environment
 from envconf.stack_facts import PVCS
-from fixtures.readback import fresh
+from fixtures.readback import fresh, on_prometheus_clock
 
 pytestmark = [pytest.mark.k8s]
 
@@ -41,7 +41,7 @@ def test_pvc_usage_below_threshold(
     kube: KubernetesClient,
     prometheus: PrometheusClient,
     component: str,
-    request: pytest.FixtureRequest,
+    run_started: float,
 ) -> None:
     name = PVCS[component]
     if env.target == "kwok":
@@ -50,7 +50,7 @@ def test_pvc_usage_below_threshold(
             "(its Bound claim, size and class are checked above; the usage on kind/dev)"
         )
     selector = f'{{namespace="{env.text("NAMESPACE")}", persistentvolumeclaim="{name}"}}'
-    since: float = request.getfixturevalue("run_start")  # asks Prometheus: only where the check runs
+    since = on_prometheus_clock(prometheus, run_started)
     # usage as sampled during this run: a kubelet that stopped reporting leaves its last value behind
     promql = (
         f"{fresh(f'kubelet_volume_stats_used_bytes{selector}', since)} / kubelet_volume_stats_capacity_bytes{selector}"

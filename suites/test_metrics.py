@@ -20,7 +20,7 @@ from clients.prometheus import PrometheusClient
 from envconf import Environment
 from fixtures.ahead import Sending, sends_ahead
 from fixtures.emitters import SentMetric
-from fixtures.readback import fresh, read_fresh, read_growth, read_series, since_sent
+from fixtures.readback import fresh, on_prometheus_clock, read_fresh, read_growth, read_series, since_sent
 
 pytestmark = [pytest.mark.metrics]
 
@@ -63,9 +63,9 @@ def test_counter_gauge_histogram_names_units_values(
 
 @pytest.mark.smoke
 def test_every_expected_target_up_at_env_interval(
-    env: Environment, patience: Callable[[str], Patience], prometheus: PrometheusClient, run_start: float
+    env: Environment, patience: Callable[[str], Patience], prometheus: PrometheusClient, run_started: float
 ) -> None:
-    since = run_start
+    since = on_prometheus_clock(prometheus, run_started)
     expected_jobs = [job.strip() for job in env.text("SCRAPE_JOBS").split(",")]
     targets = prometheus.targets()
     by_job: dict[str, list[str]] = {}
@@ -125,12 +125,13 @@ def test_every_expected_target_up_at_env_interval(
 def test_key_series_present(
     patience: Callable[[str], Patience],
     prometheus: PrometheusClient,
-    run_start: float,
+    run_started: float,
     selector: str,
     kind: str,
     what: str,
 ) -> None:
     """Sampled during this run (counters: grown since its start), not left over from before it."""
+    run_start = on_prometheus_clock(prometheus, run_started)
     if kind == "grows":
         read_growth(prometheus, selector, run_start, patience("METRIC"), what)
         return

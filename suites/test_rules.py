@@ -14,6 +14,7 @@ import pytest
 from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from envconf import Environment
+from fixtures.readback import on_prometheus_clock
 
 pytestmark = [pytest.mark.alerting, pytest.mark.metrics]
 
@@ -47,10 +48,10 @@ def evaluated_at(rule: dict[str, Any]) -> float:
 
 
 def test_every_rule_evaluates_without_error(
-    patience: Callable[[str], Patience], prometheus: PrometheusClient, run_start: float
+    patience: Callable[[str], Patience], prometheus: PrometheusClient, run_started: float
 ) -> None:
     """Health from an evaluation after the run started, not one left over from before it."""
-    since = run_start
+    since = on_prometheus_clock(prometheus, run_started)
 
     def probe() -> Observation[list[dict[str, Any]]]:
         rules = prometheus.rules()

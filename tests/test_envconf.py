@@ -42,7 +42,7 @@ def test_dev_holds_the_design_values() -> None:
 @pytest.mark.parametrize(
     ("replace", "by", "message"),
     [
-        ('SCRAPE_INTERVAL="2s"', 'SCRAPE_INTERVAL="5 seconds"', "SCRAPE_INTERVAL: '5 seconds' is not a duration"),
+        ('SCRAPE_INTERVAL="1s"', 'SCRAPE_INTERVAL="5 seconds"', "SCRAPE_INTERVAL: '5 seconds' is not a duration"),
         ('LOKI_STORAGE_SIZE="10Gi"', 'LOKI_STORAGE_SIZE="10GB"', "LOKI_STORAGE_SIZE: '10GB' is not a size"),
         ('LOCAL_POSTGRES_PORT="15432"', 'LOCAL_POSTGRES_PORT="99999"', "LOCAL_POSTGRES_PORT: '99999' is not a port"),
         ('DNS_DOMAIN="localhost"', 'DNS_DOMAIN="Local_Host"', "DNS_DOMAIN: 'Local_Host' is not a hostname"),

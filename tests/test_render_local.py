@@ -54,7 +54,7 @@ def test_alertmanager_routes_watchdog_and_infoinhibitor_to_null(rendered: dict[s
 
 def test_prometheus_scrapes_every_component_at_the_env_interval(rendered: dict[str, Any]) -> None:
     prom = rendered["prometheus.yml"]
-    assert prom["global"]["scrape_interval"] == "2s"
+    assert prom["global"]["scrape_interval"] == "1s"
     env = load_environment("local", environ={})
     jobs = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in prom["scrape_configs"]}
     assert jobs == scrape_jobs(listen_addresses(env))
