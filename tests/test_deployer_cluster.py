@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -49,11 +51,31 @@ class Deployer:
         }
 
     def run(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """``python -m deployer`` in a process of its own (what a fresh process must do alike, e.g. a second up)."""
         self.record.write_text("")
         return subprocess.run(
             [sys.executable, "-m", "deployer", *args],
             cwd=ROOT, env={**self.env, **extra_env}, capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
+
+    def call(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
+        """The same command line through the deployer's ``main`` in this process, same environment and
+        directory (the tools are still the stand-ins, run as processes): no interpreter start per run."""
+        from deployer.__main__ import main  # here: collecting this module stays light in every worker
+
+        self.record.write_text("")
+        with pytest.MonkeyPatch.context() as patch:
+            for key in os.environ.keys() - self.env.keys():
+                patch.delenv(key)
+            for key, value in {**self.env, **extra_env}.items():
+                patch.setenv(key, value)
+            patch.chdir(ROOT)
+            with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+                try:
+                    code = main(list(args))
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else 1
+        return subprocess.CompletedProcess(["deployer", *args], code, out.getvalue(), err.getvalue())
 
     def calls(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.record.read_text().splitlines()]
@@ -71,7 +93,7 @@ def deployer(tmp_path: Path) -> Deployer:
 
 
 def test_plan_shows_the_design_steps_in_order_and_touches_nothing(deployer: Deployer) -> None:
-    result = deployer.run("plan", "--env", "dev")
+    result = deployer.call("plan", "--env", "dev")
     assert result.returncode == 0, result.stderr
     steps = [int(line.split()[1].rstrip(":")) for line in result.stdout.splitlines() if line.startswith("step ")]
     assert steps == list(range(1, 12))
@@ -104,18 +126,18 @@ def test_two_up_runs_give_identical_commands_and_no_delete(deployer: Deployer) -
 
 
 def test_up_without_secrets_fails_before_touching_anything(deployer: Deployer) -> None:
-    result = deployer.run("up", "--env", "dev", SLACK_WEBHOOK_URL="")
+    result = deployer.call("up", "--env", "dev", SLACK_WEBHOOK_URL="")
     assert result.returncode == 2
     assert "SLACK_WEBHOOK_URL: secret not set" in result.stderr
     assert deployer.calls() == []
 
 
 def test_down_keeps_pvcs_unless_delete_data(deployer: Deployer) -> None:
-    result = deployer.run("down", "--env", "dev")
+    result = deployer.call("down", "--env", "dev")
     assert result.returncode == 0, result.stderr
     assert not any("pvc" in call["argv"] or "namespace.yaml" in " ".join(call["argv"]) for call in deployer.calls())
     assert "kept 4 PVCs" in result.stdout and "storage-loki-stack-0" in result.stdout
-    result = deployer.run("down", "--env", "dev", "--delete-data")
+    result = deployer.call("down", "--env", "dev", "--delete-data")
     pvc_calls = [call["argv"] for call in deployer.calls() if "pvc" in call["argv"]]
     assert len(pvc_calls) == 1 and "storage-tempo-0" in pvc_calls[0]
 
@@ -137,7 +159,7 @@ def _docs(deployer: Deployer, env: str, name: str) -> list[Any]:
 
 
 def test_rendered_manifests_follow_the_chart_facts(deployer: Deployer) -> None:
-    assert deployer.run("up", "--env", "dev").returncode == 0
+    assert deployer.call("up", "--env", "dev").returncode == 0
     [prom] = _docs(deployer, "dev", "prometheus-values.yaml")
     spec = prom["prometheus"]["prometheusSpec"]
     assert spec["enableFeatures"] == ["exemplar-storage"] and spec["enableRemoteWriteReceiver"] is True
@@ -186,7 +208,7 @@ def test_rendered_manifests_follow_the_chart_facts(deployer: Deployer) -> None:
 
 
 def test_kind_uses_a_self_signed_issuer_and_the_slack_mock(deployer: Deployer) -> None:
-    result = deployer.run("up", "--env", "kind", SLACK_WEBHOOK_URL="")
+    result = deployer.call("up", "--env", "kind", SLACK_WEBHOOK_URL="")
     assert result.returncode == 0, result.stderr
     [issuer] = _docs(deployer, "kind", "cluster-issuer.yaml")
     assert issuer["spec"] == {"selfSigned": {}}
