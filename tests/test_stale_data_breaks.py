@@ -208,5 +208,9 @@ def test_watchdog_left_in_alertmanager_by_a_stopped_prometheus_fails(tmp_path: P
             tmp_path, {"PROMETHEUS_URL": prom_url, "ALERTMANAGER_URL": am_url, "ALERT_DEADLINE": "5s"}, check
         )
     assert failed_tests(broken.stdout) == ["test_watchdog_fires_but_never_reaches_slack"], broken.stdout[-3000:]
-    assert "the Watchdog alert, updated by Prometheus within the last 8s" in broken.stdout, broken.stdout[-3000:]
+    # the bound: the resend delay (2s here), an evaluation and a scrape interval of the env, 2s of slack
+    bound = 2 + env.duration("EVALUATION_INTERVAL").seconds + env.duration("SCRAPE_INTERVAL").seconds + 2
+    assert f"the Watchdog alert, updated by Prometheus within the last {bound:g}s" in broken.stdout, broken.stdout[
+        -3000:
+    ]
     assert "last seen: Watchdog alerts last updated ['" in broken.stdout
