@@ -193,7 +193,8 @@ def test_watchdog_left_in_alertmanager_by_a_stopped_prometheus_fails(tmp_path: P
         alertmanager = AlertmanagerClient(am_url, 5)
         labels = {"alertname": "Watchdog", "severity": "none", "namespace": env.text("NAMESPACE")}
         alertmanager.post_alert(labels, {"summary": "left behind"}, duration=timedelta(minutes=10))
-        bound = 2 + 2 + 2 + 2  # resend-delay + evaluation + scrape interval + slack, as the check computes it
+        # resend-delay (2s here) + the env's evaluation and scrape intervals + 2s of slack, as the check computes it
+        bound = 2 + env.duration("EVALUATION_INTERVAL").seconds + env.duration("SCRAPE_INTERVAL").seconds + 2
 
         def aged() -> Observation[float]:
             [alert] = alertmanager.alerts(['alertname="Watchdog"'])
@@ -208,8 +209,6 @@ def test_watchdog_left_in_alertmanager_by_a_stopped_prometheus_fails(tmp_path: P
             tmp_path, {"PROMETHEUS_URL": prom_url, "ALERTMANAGER_URL": am_url, "ALERT_DEADLINE": "5s"}, check
         )
     assert failed_tests(broken.stdout) == ["test_watchdog_fires_but_never_reaches_slack"], broken.stdout[-3000:]
-    # the bound: the resend delay (2s here), an evaluation and a scrape interval of the env, 2s of slack
-    bound = 2 + env.duration("EVALUATION_INTERVAL").seconds + env.duration("SCRAPE_INTERVAL").seconds + 2
     assert f"the Watchdog alert, updated by Prometheus within the last {bound:g}s" in broken.stdout, broken.stdout[
         -3000:
     ]
