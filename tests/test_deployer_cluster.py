@@ -108,6 +108,7 @@ def test_plan_shows_the_design_steps_in_order_and_touches_nothing(deployer: Depl
     deployer.assert_no_secret_anywhere(result)
 
 
+@pytest.mark.slow  # two deployer processes
 def test_two_up_runs_give_identical_commands_and_no_delete(deployer: Deployer) -> None:
     first = deployer.run("up", "--env", "dev")
     assert first.returncode == 0, first.stderr
@@ -142,6 +143,7 @@ def test_down_keeps_pvcs_unless_delete_data(deployer: Deployer) -> None:
     assert len(pvc_calls) == 1 and "storage-tempo-0" in pvc_calls[0]
 
 
+@pytest.mark.slow  # two deployer processes
 def test_kind_creates_its_cluster_only_when_absent(deployer: Deployer) -> None:
     deployer.run("up", "--env", "kind", SLACK_WEBHOOK_URL="")
     config = str(deployer.deploy_dir / "kind" / "kind-cluster.yaml")

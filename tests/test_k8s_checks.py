@@ -36,6 +36,7 @@ def kwok() -> Environment:
     return env
 
 
+@pytest.mark.slow  # a pytest run of its own
 def test_local_env_skips_k8s_checks_with_a_reason() -> None:
     argv = [
         sys.executable,

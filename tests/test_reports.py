@@ -100,6 +100,7 @@ def _summary(tmp_path: Path) -> dict[str, Any]:
     return summary
 
 
+@pytest.mark.slow  # a pytest run of its own
 @pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_everything_skipped_exits_5_with_its_reasons(tmp_path: Path, parallel: list[str]) -> None:
     """The k8s checks on the local env all skip (no cluster): that run must not be a green gate."""
@@ -112,6 +113,7 @@ def test_everything_skipped_exits_5_with_its_reasons(tmp_path: Path, parallel: l
     assert summary["not_run"]["skipped"][0]["reason"].startswith("Skipped: needs a Kubernetes cluster")
 
 
+@pytest.mark.slow  # a pytest run of its own
 @pytest.mark.parametrize("parallel", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_everything_deselected_exits_5_naming_the_selection(tmp_path: Path, parallel: list[str]) -> None:
     result = _run(tmp_path, "suites/test_k8s_workloads.py", "-m", "smoke", *parallel)
@@ -122,6 +124,7 @@ def test_everything_deselected_exits_5_naming_the_selection(tmp_path: Path, para
     assert "suites/test_k8s_workloads.py::test_every_pod_ready_and_not_restarting" in deselected["checks"]
 
 
+@pytest.mark.slow  # a pytest run of its own
 def test_unreachable_stack_is_an_incomplete_run_not_a_verdict(tmp_path: Path) -> None:
     """Exit 3 (nothing answers): whatever ran before it, the report must not read PASSED."""
     from envconf.environment import ENVIRONMENTS_DIR
@@ -210,6 +213,7 @@ def _headless(chromium: str, profile: Path, *args: str) -> subprocess.CompletedP
     return subprocess.run([chromium, *flags, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow  # headless Chromium
 def test_chromium_renders_the_latency_chart(tmp_path: Path) -> None:
     chromium = _chromium()
     from PIL import Image
