@@ -123,7 +123,7 @@ def _cached(what: str, release: Release, run: Callable[[], str]) -> str:
     return cached.read_text()
 
 
-def _parsed(text: str) -> list[dict[str, Any]]:
+def parsed_documents(text: str) -> list[dict[str, Any]]:
     """``load_all`` of a helm output, kept on disk as JSON keyed by the text and the loader.
 
     Building Python objects from the charts' megabytes of YAML costs seconds in every
@@ -150,7 +150,9 @@ def _parsed(text: str) -> list[dict[str, Any]]:
 
 
 def _templated(binary: Path, release: Release) -> list[dict[str, Any]]:
-    return _parsed(_cached("template", release, lambda: template_text(binary, release, pins.KUBERNETES_VERSION)))
+    return parsed_documents(
+        _cached("template", release, lambda: template_text(binary, release, pins.KUBERNETES_VERSION))
+    )
 
 
 def lint_output(release: Release) -> str:
