@@ -23,7 +23,6 @@ from deployer.local.layout import REPO_ROOT, Layout
 from deployer.local.packages import ensure_packages
 from deployer.local.processes import ProcessSpec
 from deployer.local.target import Rendered
-from deployer.render import render
 from envconf import Environment
 
 
@@ -162,6 +161,8 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
 
 
 def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -> list[Rendered]:
+    from deployer.render import render  # jinja2 loads where configs are rendered, not in every check process
+
     listen = listen_addresses(env)
     ports = {
         "traces_otlp_grpc": env.port("LOCAL_TRACES_OTLP_GRPC_PORT"),

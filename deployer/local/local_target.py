@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from deployer.local import postgres, tls
+from deployer.local import postgres
 from deployer.local.components import Binaries, ingress_backends, process_specs, render_configs
 from deployer.local.layout import Layout
 from deployer.local.processes import ProcessSpec
@@ -62,6 +62,8 @@ class LocalTarget:
 
     def _certificates(self) -> None:
         """The local CA and a certificate per ingress host (renewed before CERT_MIN_DAYS)."""
+        from deployer.local import tls  # cryptography loads where certificates are made, not in every check process
+
         ca = tls.ensure_ca(self.layout.tls, f"obs-conformance local CA ({self.env.name})")
         for host in ingress_backends(self.env):
             tls.ensure_host_cert(ca, self.layout.tls, host, self.env.integer("CERT_MIN_DAYS"))
