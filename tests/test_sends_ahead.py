@@ -97,6 +97,7 @@ def assert_sent_once_ahead_by_the_runner(log: list[tuple[str, int, float, str]])
         assert last_send < first_run, f"process {pid}: a check ran before all its process' sends went out"
 
 
+@pytest.mark.slow  # a pytest run of its own
 def test_in_one_process_every_send_goes_before_the_first_check(suite: pytest.Pytester) -> None:
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-rf")
     result.assert_outcomes(passed=9, failed=1)  # one send fails: its check fails, it does not error
@@ -104,6 +105,7 @@ def test_in_one_process_every_send_goes_before_the_first_check(suite: pytest.Pyt
     assert_sent_once_ahead_by_the_runner(events(suite.path))
 
 
+@pytest.mark.slow  # a pytest run of its own
 def test_under_xdist_each_worker_sends_exactly_its_share(suite: pytest.Pytester) -> None:
     result = suite.runpytest_subprocess("-p", "no:cacheprovider", "-q", "-rf", "-n", "2")
     result.assert_outcomes(passed=9, failed=1)
