@@ -15,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -32,7 +34,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return done.stdout
 
 
-def build_and_install(root: Path) -> Path:
+def build_and_install(root: Path, env: dict[str, str]) -> Path:
     """The wheel built from a copy of the sources and installed into a new venv under root: its python."""
     source = root / "src"
     for name in SOURCES:
@@ -44,32 +46,59 @@ def build_and_install(root: Path) -> Path:
             shutil.copy2(path, source / name)
     dist = root / "dist"
     # The PEP 517 hook `pip wheel --no-build-isolation` calls, without pip's start-up: the same wheel.
-    run([sys.executable, "-c", "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])", str(dist)], source)  # fmt: skip
+    run([sys.executable, "-c", "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])", str(dist)], source, env)  # fmt: skip
     [wheel] = dist.glob("obs_conformance-*.whl")
     venv = root / "venv"
-    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], root)
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], root, env)
     python = venv / "bin" / "python"
-    run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)], root)  # fmt: skip
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index", str(wheel)], root, env)  # fmt: skip
     # The dependencies: this interpreter's site-packages, after the venv's own (plain path lines
     # in a .pth: the .pth files there, such as an editable install of the checkout, are not read).
-    site = Path(run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root).strip())
+    site = Path(
+        run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], root, env).strip()
+    )
     (site / "dependencies.pth").write_text("\n".join(p for p in sys.path if p.endswith("site-packages")) + "\n")
     return python
 
 
-@pytest.fixture(scope="module")
-def venv_python(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+def shared_build(tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]) -> Path:
     """Built once per run: xdist workers share the first one built, in the run's common temp directory."""
-    if worker_id == "master":
-        return build_and_install(tmp_path_factory.mktemp("wheel"))
+    if "PYTEST_XDIST_WORKER" not in env:
+        return build_and_install(tmp_path_factory.mktemp("wheel"), env)
     shared = tmp_path_factory.getbasetemp().parent
     built = shared / "wheel-venv-python"
     with (shared / "wheel.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # a worker building holds it; the build's steps have their timeouts
         if not built.is_file():
-            python = build_and_install(tmp_path_factory.mktemp("wheel"))
+            python = build_and_install(tmp_path_factory.mktemp("wheel"), env)
             built.write_text(str(python))
     return Path(built.read_text())
+
+
+_BUILD: list[Future[Path]] = []  # this process' build, once started
+
+
+def build_ahead(tmp_path_factory: pytest.TempPathFactory) -> Future[Path]:
+    """Start this process' build in a thread (once): tests/conftest.py calls it with the run's first
+    test, so the build overlaps the tests before these instead of holding up a worker that reaches them."""
+    if not _BUILD:
+        future: Future[Path] = Future()
+        env = dict(os.environ)  # as it is now: a test may patch the environment while the build runs
+
+        def build() -> None:
+            try:
+                future.set_result(shared_build(tmp_path_factory, env))
+            except BaseException as e:  # handed to the test that waits for it
+                future.set_exception(e)
+
+        threading.Thread(target=build, name="wheel-build", daemon=True).start()
+        _BUILD.append(future)
+    return _BUILD[0]
+
+
+@pytest.fixture(scope="module")
+def venv_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_ahead(tmp_path_factory).result(timeout=4 * TIMEOUT)
 
 
 def clean_env(cwd: Path) -> dict[str, str]:
