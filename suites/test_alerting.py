@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,9 +16,9 @@ from clients.polling import Observation, Patience, wait_for
 from clients.prometheus import PrometheusClient
 from clients.slack_mock import SlackMessage, SlackMockClient
 from envconf import Environment
-from fixtures.ahead import Sending, sends_ahead
+from fixtures.ahead import Sending, in_background, sends_ahead
 from fixtures.alerting import assert_no_more_slack, wait_for_slack
-from fixtures.emitters import OtlpEmitter, SentMetric
+from fixtures.emitters import SentMetric
 from fixtures.readback import on_prometheus_clock, read_fresh, since_sent
 
 pytestmark = [pytest.mark.alerting]
@@ -95,49 +96,86 @@ def test_synthetic_rule_fires_to_slack(
     )
 
 
+def _post_twice(sending: Sending) -> Future[float]:
+    """Alert ConformanceDedup posted; once its notification reached Slack, posted again (in the background).
+
+    The future holds when the second post went out (monotonic), or the first wait's error.
+    """
+    env: Environment = sending.fixture("env")
+    alertmanager: AlertmanagerClient = sending.fixture("alertmanager")
+    slack_mock: SlackMockClient = sending.fixture("slack_mock")
+    patience: Callable[[str], Patience] = sending.fixture("patience")
+    probe_id = sending.probe_id
+    labels = probe_alert_labels(env, "ConformanceDedup", "warning", probe_id)
+    alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
+
+    def again() -> float:
+        wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels}")
+        alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
+        return time.monotonic()
+
+    return in_background(again)
+
+
+@pytest.mark.slow  # it watches one group_interval for a second notification: minutes on clusters
+@pytest.mark.waits_twice
+@sends_ahead(_post_twice)
+def test_same_alert_twice_is_one_notification(
+    env: Environment,
+    sent: Future[float],
+    slack_mock: SlackMockClient,
+    probe_id: str,
+) -> None:
+    """The same alert posted again after its notification: no second message within one group_interval."""
+    reposted_at = sent.result()  # the first notification's wait, and its error if none came
+    # a second notification would go out at the group's next flush, one group_interval on
+    window = reposted_at + env.duration("ALERT_GROUP_INTERVAL").seconds + 1 - time.monotonic()
+    why = "the same alert fired twice must be grouped and deduplicated"
+    assert_no_more_slack(slack_mock, probe_id, 1, max(window, 0.0), why)
+
+
+def _fire_then_resolve(sending: Sending) -> Future[SentMetric]:
+    """The synthetic rule's trigger set to 1; once the firing reached Slack, set to 0 (in the background).
+
+    Alertmanager sends a resolution only for a notified firing, so the 0 waits for the firing
+    message; the future holds the 0 sent, or the firing wait's error.
+    """
+    emitter = sending.emitter
+    alertmanager: AlertmanagerClient = sending.fixture("alertmanager")
+    slack_mock: SlackMockClient = sending.fixture("slack_mock")
+    patience: Callable[[str], Patience] = sending.fixture("patience")
+    probe_id, labels = sending.probe_id, {"run_id": sending.probe_id}
+    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 1)
+
+    def resolve() -> SentMetric:
+        what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
+        wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
+        return emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 0)
+
+    return in_background(resolve)
+
+
 @pytest.mark.slow
-@sends_ahead(_trigger)
+@pytest.mark.waits_twice
+@sends_ahead(_fire_then_resolve)
 def test_synthetic_rule_resolution_reaches_slack(
     env: Environment,
     patience: Callable[[str], Patience],
-    sent: SentMetric,
-    emitter: OtlpEmitter,
+    sent: Future[SentMetric],
     alertmanager: AlertmanagerClient,
     slack_mock: SlackMockClient,
     probe_id: str,
 ) -> None:
     """An alert of its own, fired then resolved: Alertmanager sends a resolution only for a notified firing.
 
-    Two pipelines in a row (fire, then resolve), so it is marked slow and starts first; the
-    firing message's content is the check above, on another alert, in parallel.
+    Two pipelines in a row (fire, then resolve): the trigger goes to 0 in the background as soon
+    as the firing reached Slack, while the other checks run. The firing message's content is
+    test_synthetic_rule_fires_to_slack's check, on another alert.
     """
-    labels = {"run_id": probe_id}
-    what = f"rule ConformanceSyntheticAlert on conformance_alert_trigger{{run_id={probe_id!r}}} = 1"
-    wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[FIRING")
-
-    emitter.send_gauge("conformance-alerting", "conformance.alert_trigger", labels, 0)
+    sent.result()  # the firing reached Slack and the trigger went to 0, or the firing wait's error
     what = "the resolution of ConformanceSyntheticAlert (trigger set to 0; needs send_resolved: true)"
     resolved = wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), what, containing="[RESOLVED")
     assert_message(env, resolved.value[0], ["ConformanceSyntheticAlert"])
-
-
-@pytest.mark.slow  # it watches one group_interval for a second notification: minutes on clusters
-@sends_ahead(_post("ConformanceDedup"))
-def test_same_alert_twice_is_one_notification(
-    env: Environment,
-    patience: Callable[[str], Patience],
-    sent: float,
-    alertmanager: AlertmanagerClient,
-    slack_mock: SlackMockClient,
-    probe_id: str,
-) -> None:
-    labels = probe_alert_labels(env, "ConformanceDedup", "warning", probe_id)
-    wait_for_slack(slack_mock, alertmanager, probe_id, patience("ALERT"), f"alert {labels}")
-
-    alertmanager.post_alert(labels, {"summary": f"conformance probe {probe_id}"})
-    # a second notification would go out at the group's next flush, one group_interval on
-    window = env.duration("ALERT_GROUP_INTERVAL").seconds + 1
-    assert_no_more_slack(slack_mock, probe_id, 1, window, "the same alert fired twice must be grouped and deduplicated")
 
 
 def _silenced_alert(sending: Sending) -> tuple[str, float]:
