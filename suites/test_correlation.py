@@ -4,6 +4,7 @@ all three backends; and the collector accepted everything it was sent, refusing 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -11,13 +12,22 @@ import pytest
 from clients.kubernetes import KubernetesClient
 from clients.logs import LogStore
 from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient
+from clients.prometheus import PrometheusClient, Sample
 from clients.traces import TraceStore
 from envconf import Environment
 from fixtures.ahead import Sending, sends_ahead
 from fixtures.collector_config import CollectorConfigError, local_collector_config
 from fixtures.emitters import SentLog, SentMetric, SentTrace
-from fixtures.readback import fresh, grown_by, on_prometheus_clock, read_logs, read_trace, series_values
+from fixtures.readback import (
+    SeriesKey,
+    current_values,
+    fresh,
+    grown_by,
+    prometheus_time,
+    read_logs,
+    read_trace,
+    series_values,
+)
 
 pytestmark = [pytest.mark.traces, pytest.mark.logs, pytest.mark.metrics]
 
@@ -62,16 +72,39 @@ def test_trace_log_and_exemplar_join_across_backends(
     )
 
 
-def _one_of_signal(sending: Sending) -> int:
-    """Items of the check's signal sent through the collector: a whole trace's spans, one record, one point."""
+def collector_selector(env: Environment, metric: str, signal: str) -> str:
+    return f'{{__name__=~"otelcol_{metric}_{signal}(_total)?", job="{env.text("COLLECTOR_JOB")}"}}'
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A send and the collector's counters just before it: on Prometheus' clock, series by series."""
+
+    items: int
+    since: float
+    before: dict[SeriesKey, Sample]
+
+
+def _one_of_signal(sending: Sending) -> Counted:
+    """The receiver's accepted counter read, then the check's signal sent: a whole trace's spans, a record, a point.
+
+    The baseline is read at the send (after the stack's warm-up), not at the run's start: a
+    collector restarted just before the run would otherwise compare its own count with its
+    predecessor's last one.
+    """
+    prometheus: PrometheusClient = sending.fixture("prometheus")
     signal, probe_id = sending.param("signal"), sending.probe_id
+    selector = collector_selector(sending.fixture("env"), "receiver_accepted", signal)
+    env: Environment = sending.fixture("env")
+    since = prometheus_time(prometheus)
+    before = current_values(prometheus, selector, since, env.duration("SCRAPE_INTERVAL").seconds)
     if signal == "spans":
-        return len(sending.emitter.send_rich_trace(probe_id).spans)
+        return Counted(len(sending.emitter.send_rich_trace(probe_id).spans), since, before)
     if signal == "log_records":
         sending.emitter.send_log("conformance-collector", probe_id, f"collector accounting {probe_id}")
     else:
         sending.emitter.send_counter("conformance-collector", probe_id, 1)
-    return 1
+    return Counted(1, since, before)
 
 
 @pytest.mark.parametrize("signal", ["spans", "log_records", "metric_points"])
@@ -79,38 +112,27 @@ def _one_of_signal(sending: Sending) -> int:
 def test_collector_accepts_all_and_drops_nothing(
     env: Environment,
     patience: Callable[[str], Patience],
-    sent: int,
+    sent: Counted,
     prometheus: PrometheusClient,
-    run_started: float,
     signal: str,
 ) -> None:
-    """The receiver's accepted count grew by at least what this check sent, since the run started."""
+    """The receiver's accepted count grew by at least what this check sent, in samples taken after the send."""
     job = env.text("COLLECTOR_JOB")
 
-    def selector(metric: str) -> str:
-        return f'{{__name__=~"otelcol_{metric}_{signal}(_total)?", job="{job}"}}'
-
     def total(metric: str) -> float:
-        samples = prometheus.query(f"sum({selector(metric)})")
+        samples = prometheus.query(f"sum({collector_selector(env, metric, signal)})")
         return samples[0].value if samples else 0.0
 
-    accepted_selector = selector("receiver_accepted")
-    # the baseline is each series' value at the run's start; the send came after it
-    run_start = on_prometheus_clock(prometheus, run_started)
-    before = series_values(prometheus, f"{accepted_selector} @ {run_start:.3f}")
-    accepted_query = fresh(accepted_selector, run_start)
+    accepted_query = fresh(collector_selector(env, "receiver_accepted", signal), sent.since)
 
     def probe() -> Observation[float]:
-        accepted = sum(grown_by(before, series_values(prometheus, accepted_query)).values())
-        return Observation(accepted, accepted >= sent, f"accepted +{accepted:g} since the run started")
+        accepted = sum(grown_by(sent.before, series_values(prometheus, accepted_query)).values())
+        return Observation(accepted, accepted >= sent.items, f"accepted +{accepted:g} in samples after the send")
 
     wait_for(
         probe,
         patience=patience("METRIC"),
-        expected=(
-            f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent} since the run started "
-            f"(Prometheus time {run_start:.3f}), series by series"
-        ),
+        expected=f"otelcol_receiver_accepted_{signal} of job {job} to grow by {sent.items}, series by series",
         where=f"Prometheus: GET {prometheus.query_url(accepted_query)}",
     )
     lost = {name: total(name) for name in ("receiver_refused", "receiver_failed", "exporter_send_failed")}
@@ -145,11 +167,28 @@ def signal_of(labels: dict[str, str]) -> str:
     return labels.get("otel_signal") or labels.get("otel.signal") or ""
 
 
-def _one_of_each(sending: Sending) -> None:
+def processor_selectors(env: Environment) -> tuple[str, str]:
+    job = env.text("COLLECTOR_JOB")
+    items = f'{{__name__=~"otelcol_processor_incoming_items(_total)?", job="{job}"}}'
+    batches = f'{{__name__=~"otelcol_processor_batch_batch_send_size_count", job="{job}"}}'
+    return items, batches
+
+
+def _one_of_each(sending: Sending) -> tuple[Counted, Counted]:
+    """The processors' counters read, then one span, one log record and one metric point sent."""
+    prometheus: PrometheusClient = sending.fixture("prometheus")
+    env: Environment = sending.fixture("env")
+    items, batches = processor_selectors(env)
+    since, interval = prometheus_time(prometheus), env.duration("SCRAPE_INTERVAL").seconds
+    counted = (
+        Counted(3, since, current_values(prometheus, items, since, interval)),
+        Counted(3, since, current_values(prometheus, batches, since, interval)),
+    )
     emitter, probe_id = sending.emitter, sending.probe_id
     emitter.send_trace("conformance-pipelines", probe_id)
     emitter.send_log("conformance-pipelines", probe_id, f"pipeline probe {probe_id}")
     emitter.send_counter("conformance-pipelines", probe_id, 1)
+    return counted
 
 
 @sends_ahead(_one_of_each)
@@ -157,9 +196,8 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
     request: pytest.FixtureRequest,
     env: Environment,
     patience: Callable[[str], Patience],
-    sent: None,
+    sent: tuple[Counted, Counted],
     prometheus: PrometheusClient,
-    run_started: float,
 ) -> None:
     """memory_limiter, resource (cluster, environment) and batch in the traces, logs and metrics pipelines,
     by the running collector's config, and processing this run's data by its own telemetry."""
@@ -174,14 +212,9 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
     assert not problems, f"collector ({where}): " + "; ".join(problems) + f" (pipelines: {sorted(pipelines)})"
 
     job = env.text("COLLECTOR_JOB")
-    selector = f'{{__name__=~"otelcol_processor_incoming_items(_total)?", job="{job}"}}'
-    batches = f'{{__name__=~"otelcol_processor_batch_batch_send_size_count", job="{job}"}}'
-
-    since = on_prometheus_clock(
-        prometheus, run_started
-    )  # the baselines are the values then; one span, log and metric were sent after it
-    before = series_values(prometheus, f"{selector} @ {since:.3f}")
-    batched_before = series_values(prometheus, f"{batches} @ {since:.3f}")
+    selector, batches = processor_selectors(env)
+    counted, batched = sent
+    since, before, batched_before = counted.since, counted.before, batched.before
     wanted = [(p, s) for p in PER_SIGNAL_TELEMETRY for s in SIGNALS]
     fresh_items = fresh(selector, since)
 
@@ -202,8 +235,7 @@ def test_collector_runs_every_required_processor_in_every_pipeline(
         patience=patience("METRIC"),
         expected=(
             f"otelcol_processor_incoming_items of job {job} to grow for {list(PER_SIGNAL_TELEMETRY)} in each of "
-            f"{list(SIGNALS)}, and a batch sent, since the run started (Prometheus time {since:.3f}; "
-            "this check sent one span, log and metric)"
+            f"{list(SIGNALS)}, and a batch sent, after one span, log and metric were sent"
         ),
         where=f"Prometheus: GET {prometheus.query_url(fresh_items)}",
     )

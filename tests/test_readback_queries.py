@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.readback import fresh, label_matcher
+from fixtures.readback import counter_growth, fresh, label_matcher
 
 
 @pytest.mark.parametrize(
@@ -27,3 +27,16 @@ def test_other_labels_match_exactly() -> None:
 
 def test_fresh_keeps_only_samples_newer_than_the_start() -> None:
     assert fresh('pg_up{job="x"}', 1700000000.5) == '(pg_up{job="x"} and timestamp(pg_up{job="x"}) > 1700000000.500)'
+
+
+@pytest.mark.parametrize(
+    ("value", "baseline", "growth"),
+    [
+        (12.0, 10.0, 2.0),  # grew
+        (10.0, 10.0, 0.0),  # frozen: a stopped producer's last value, replayed
+        (3.0, 10236.0, 3.0),  # fell below the baseline: the process restarted, the counter began at 0
+        (5.0, None, 5.0),  # a series that was not there at the baseline
+    ],
+)
+def test_counter_growth_reads_resets_as_increase_does(value: float, baseline: float | None, growth: float) -> None:
+    assert counter_growth(value, baseline) == growth
