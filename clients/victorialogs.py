@@ -2,8 +2,9 @@
 
 Loki's Go module is AGPL-licensed and this workplace does not build it, so the
 local stack stores logs in VictoriaLogs (Apache-2.0). Like Loki 3, it takes OTLP
-logs and makes the resource attributes the stream (index) labels; other
-attributes become plain fields, as structured metadata does in Loki.
+logs; the local collector names the design's index labels as its stream fields
+(``VL-Stream-Fields``, as Loki's otlp_config does), and every other attribute
+becomes a plain field, as structured metadata does in Loki.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ otel-collector, postgres-exporter), so they live beside the env, not in either u
 
 from __future__ import annotations
 
+# Resource attributes that are index (stream) labels of the log store: Loki's otlp_config on clusters
+# (deployer/templates/cluster/loki-values.yaml.j2); VictoriaLogs' stream fields locally. Every other
+# attribute (trace ids, the run and probe ids) is structured metadata, never an index label.
+LOG_INDEX_LABELS = ("service.name", "namespace", "team", "environment", "cluster")
+
 # PVCs of the StatefulSets' volumeClaimTemplates, by the component whose size the env sets.
 PVCS = {
     "PROMETHEUS": "prometheus-prom-stack-kube-prometheus-prometheus-db-prometheus-prom-stack-kube-prometheus-prometheus-0",

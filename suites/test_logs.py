@@ -10,6 +10,7 @@ import pytest
 from clients.logs import LogStore, duration_seconds
 from clients.polling import Patience
 from envconf import Environment
+from envconf.stack_facts import LOG_INDEX_LABELS
 from fixtures.ahead import Sending, sends_ahead
 from fixtures.emitters import SentLog
 from fixtures.readback import assert_placement, read_logs, since_sent
@@ -20,7 +21,7 @@ TRACE_ID = 0x5B8EFFF798038103D269B633813FC60C
 SPAN_ID = 0xEEE19B7EC3C1B174
 # The design's Loki otlp_config: these resource attributes are index labels; everything else
 # of a record (its attributes, trace context) is structured metadata, never an index label.
-INDEX_LABELS = ("service.name", "namespace", "team", "environment", "cluster")
+INDEX_LABELS = LOG_INDEX_LABELS
 STRUCTURED_METADATA = ("trace_id", "span_id", "probe.id")
 
 

@@ -123,6 +123,7 @@ def context(env: Environment) -> dict[str, Any]:
             "environment": env.text("ENV_NAME"),
             "traces_otlp_endpoint": f"tempo.{namespace}:4317",
             "logs_otlp_url": f"http://loki-stack.{namespace}:3100/otlp/v1/logs",
+            "log_stream_fields": "",  # Loki's own otlp_config picks the index labels (loki-values.yaml)
             "prometheus_exporter_listen": "0.0.0.0:8889",
             "telemetry_host": "0.0.0.0",
             "telemetry_port": 8888,

@@ -24,6 +24,7 @@ from deployer.local.packages import ensure_packages
 from deployer.local.processes import ProcessSpec
 from deployer.local.target import Rendered
 from envconf import Environment
+from envconf.stack_facts import LOG_INDEX_LABELS
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
             "batch_timeout": str(env.duration("BATCH_TIMEOUT")),
             "traces_otlp_endpoint": f"127.0.0.1:{ports['traces_otlp_grpc']}",
             "logs_otlp_url": f"{env.text('LOGS_URL')}/insert/opentelemetry/v1/logs",
+            "log_stream_fields": ",".join(LOG_INDEX_LABELS),
             "prometheus_exporter_listen": listen["collector_exporter"],
             "telemetry_host": telemetry_host,
             "telemetry_port": telemetry_port,
