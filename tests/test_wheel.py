@@ -82,6 +82,9 @@ def build_ahead(tmp_path_factory: pytest.TempPathFactory) -> Future[Path]:
     """Start this process' build in a thread (once): tests/conftest.py calls it with the run's first
     test, so the build overlaps the tests before these instead of holding up a worker that reaches them."""
     if not _BUILD:
+        # the run's temp root, made here in the main thread: made first by the build thread, the first
+        # test's tmp_path would make it again at the same time (clear, then create) and fail
+        tmp_path_factory.getbasetemp()
         future: Future[Path] = Future()
         env = dict(os.environ)  # as it is now: a test may patch the environment while the build runs
 
