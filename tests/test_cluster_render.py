@@ -14,6 +14,7 @@ import yaml
 
 from deployer import pins
 from deployer.cluster.manifests import POSTGRES_SECRET
+from envconf.stack_facts import LOG_INDEX_LABELS
 from tests.cluster_render import CLUSTER_ENVS, ClusterRender, lint_output, rendered
 
 pytestmark = pytest.mark.slow
@@ -94,7 +95,8 @@ def test_loki_gets_a_loki_3_config(deploy: ClusterRender) -> None:
     assert limits["allow_structured_metadata"] is True and limits["retention_period"] == "720h"
     assert config["compactor"]["retention_enabled"] is True and config["compactor"]["delete_request_store"]
     attributes = limits["otlp_config"]["resource_attributes"]["attributes_config"][0]
-    assert {"service.name", "namespace", "team", "environment"} <= set(attributes["attributes"])
+    # the same index labels as the local log store's stream fields (the local collector's VL-Stream-Fields)
+    assert tuple(attributes["attributes"]) == LOG_INDEX_LABELS, attributes
     [loki] = deploy.find("StatefulSet", "loki-stack", "loki-stack")
     image = _container(loki, "loki")["image"]
     assert image == f"grafana/loki:{pins.LOKI_IMAGE_TAG}" and pins.LOKI_IMAGE_TAG.startswith("3.")
