@@ -4,4 +4,4 @@ The list lives in fixtures/plugin.py, which an installed package also registers 
 pytest11 entry point; pytest loads each plugin module once, whichever asks first.
 """
 
-pytest_plugins = ("fixtures.plugin",)
+pytest_plugins = ("obs_conformance.fixtures.plugin",)

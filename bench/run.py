@@ -27,13 +27,13 @@ from pathlib import Path
 
 import requests
 
-from clients import registry
-from clients.polling import Observation, Patience, wait_for
-from deployer.local.errors import StackError
-from deployer.local.stack import LocalStack
-from envconf import Environment, load_environment
-from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_logs, read_series, read_trace
+from obs_conformance.clients import registry
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.local import LocalStack
+from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.fixtures.emitters import OtlpEmitter
+from obs_conformance.fixtures.readback import read_logs, read_series, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 TIGHT = Patience(deadline=60, max_interval=0.01)

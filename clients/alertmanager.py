@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from clients.http import HttpBackend
+from obs_conformance.clients.http import HttpBackend
 
 
 class AlertmanagerClient(HttpBackend):

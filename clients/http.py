@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from clients.errors import BackendError, BackendUnreachable
+from obs_conformance.clients.errors import BackendError, BackendUnreachable
 
 
 def _reason(error: requests.RequestException, timeout: float) -> str:

@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from clients.errors import BackendError
-from clients.http import HttpBackend
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.http import HttpBackend
 
 
 class KubernetesClient(HttpBackend):

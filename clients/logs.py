@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clients.durations import duration_seconds
+from obs_conformance.clients.durations import duration_seconds
 
 __all__ = ["LogRecord", "LogStore", "duration_seconds"]
 

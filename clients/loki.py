@@ -16,9 +16,9 @@ from typing import Any
 
 import yaml
 
-from clients.errors import BackendError
-from clients.http import HttpBackend
-from clients.logs import LogRecord
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.http import HttpBackend
+from obs_conformance.clients.logs import LogRecord
 
 LOOKBACK_SECONDS = 3600
 ENCODING_FLAGS_HEADER = "X-Loki-Response-Encoding-Flags"

@@ -26,7 +26,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
-from clients.errors import BackendUnreachable, WaitTimeout
+from obs_conformance.clients.errors import BackendUnreachable, WaitTimeout
 
 T = TypeVar("T")
 

@@ -19,8 +19,8 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
 from urllib3.util.retry import Retry
 
-from clients.errors import BackendError, BackendUnreachable
-from clients.http import HttpBackend, _reason
+from obs_conformance.clients.errors import BackendError, BackendUnreachable
+from obs_conformance.clients.http import HttpBackend, _reason
 
 T = TypeVar("T")
 

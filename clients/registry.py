@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from clients.alertmanager import AlertmanagerClient
-from clients.jaeger import JaegerClient
-from clients.logs import LogStore
-from clients.loki import LokiClient
-from clients.prometheus import PrometheusClient
-from clients.slack_mock import SlackMockClient
-from clients.tempo import TempoClient
-from clients.traces import TraceStore
-from clients.victorialogs import VictoriaLogsClient
-from envconf import Environment
+from obs_conformance.clients.alertmanager import AlertmanagerClient
+from obs_conformance.clients.jaeger import JaegerClient
+from obs_conformance.clients.logs import LogStore
+from obs_conformance.clients.loki import LokiClient
+from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.clients.slack_mock import SlackMockClient
+from obs_conformance.clients.tempo import TempoClient
+from obs_conformance.clients.traces import TraceStore
+from obs_conformance.clients.victorialogs import VictoriaLogsClient
+from obs_conformance.envconf import Environment
 
 LOG_STORES: dict[str, type[LokiClient] | type[VictoriaLogsClient]] = {
     "loki": LokiClient,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from clients.http import HttpBackend
+from obs_conformance.clients.http import HttpBackend
 
 
 @dataclass(frozen=True)

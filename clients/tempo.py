@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from clients.errors import BackendError
-from clients.http import HttpBackend
-from clients.traces import Span, parse_otlp_spans
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.http import HttpBackend
+from obs_conformance.clients.traces import Span, parse_otlp_spans
 
 
 class TempoClient(HttpBackend):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from clients.errors import BackendUnreachable
+from obs_conformance.clients.errors import BackendUnreachable
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
-from clients.errors import BackendError
-from clients.http import HttpBackend
-from clients.logs import LogRecord
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.http import HttpBackend
+from obs_conformance.clients.logs import LogRecord
 
 _RESERVED = {"_msg", "_time", "_stream", "_stream_id"}
 

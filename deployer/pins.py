@@ -149,16 +149,16 @@ POSTGRES_IMAGE = "postgres:17.6"
 # loki-stack defaults to Loki 2.6.1, which has no OTLP endpoint.
 LOKI_IMAGE_TAG = "3.5.3"
 HELM_TIMEOUT = "10m"
-# helm as the deployer and the render tests run it: built from the Go module proxy (deployer/local/helm_build.py)
+# helm as the deployer and the render tests run it: built from the Go module proxy (deployer/toolchain/helm_build.py)
 HELM_VERSION = "v3.22.0"
-# The kwok target's control plane (deployer/local/kube_build.py): kube-apiserver, controller-manager,
+# The kwok target's control plane (deployer/toolchain/kube_build.py): kube-apiserver, controller-manager,
 # scheduler and kubectl from the k8s.io/kubernetes module, etcd built inside that module copy (the
 # etcd its go.mod requires), kwok for the nodes and the pods' lifecycle.
 KUBERNETES_VERSION = "v1.33.13"
 KWOK_VERSION = "v0.8.0"
-# The operators the kwok target runs as processes (deployer/local/operator_build.py), at the
+# The operators the kwok target runs as processes (deployer/toolchain/operator_build.py), at the
 # versions the charts above deploy; cert-manager's controller through the project's own entry
-# point (deployer/local/certmanager), linked against the chart's cert-manager module version.
+# point (deployer/toolchain/certmanager), linked against the chart's cert-manager module version.
 PROMETHEUS_OPERATOR = SourceModule(
     "prometheus-operator",
     "github.com/prometheus-operator/prometheus-operator",

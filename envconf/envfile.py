@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from envconf.errors import EnvFileError
+from obs_conformance.envconf.errors import EnvFileError
 
 _ASSIGNMENT = re.compile(r"^(?:export\s+)?([A-Z][A-Z0-9_]*)=(.*)$")
 

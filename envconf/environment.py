@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from envconf.envfile import Entry, parse_env_file
-from envconf.errors import EnvFileError
-from envconf.paths import PROJECT_ROOT
-from envconf.schema import KEYS, SECRET_KEYS
-from envconf.secrets import Secret, mask
-from envconf.values import Duration, Endpoint, Quantity
+from obs_conformance.envconf.envfile import Entry, parse_env_file
+from obs_conformance.envconf.errors import EnvFileError
+from obs_conformance.envconf.paths import PROJECT_ROOT
+from obs_conformance.envconf.schema import KEYS, SECRET_KEYS
+from obs_conformance.envconf.secrets import Secret, mask
+from obs_conformance.envconf.values import Duration, Endpoint, Quantity
 
 # $OBSCONF_ENVIRONMENTS, else environments/ of the checkout (or of the current directory, when installed)
 ENVIRONMENTS_DIR = Path(os.environ.get("OBSCONF_ENVIRONMENTS") or PROJECT_ROOT / "environments")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from envconf import values as v
+from obs_conformance.envconf import values as v
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ KEYS: dict[str, Key] = {
     "LOCAL_KUBE_CONTROLLER_MANAGER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
     "LOCAL_KUBE_SCHEDULER_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
     "LOCAL_KWOK_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
-    # the operators run as processes beside it (deployer/local/operators.py): metrics and health on loopback
+    # the operators run as processes beside it (deployer/targets/kwok/operators.py): metrics and health on loopback
     "LOCAL_PROMETHEUS_OPERATOR_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
     "LOCAL_OTEL_OPERATOR_METRICS_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),
     "LOCAL_OTEL_OPERATOR_HEALTH_PORT": Key(v.parse_port, required=False, required_on=("kwok",)),

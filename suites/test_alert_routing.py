@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from clients.alert_routing import inhibited_by, routes_for
-from clients.alertmanager import AlertmanagerClient
-from clients.durations import duration_seconds
-from envconf import Environment
+from obs_conformance.clients.alert_routing import inhibited_by, routes_for
+from obs_conformance.clients.alertmanager import AlertmanagerClient
+from obs_conformance.clients.durations import duration_seconds
+from obs_conformance.envconf import Environment
 
 pytestmark = [pytest.mark.alerting]
 

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from clients.alertmanager import AlertmanagerClient
-from clients.durations import duration_seconds
-from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient
-from clients.slack_mock import SlackMessage, SlackMockClient
-from envconf import Environment
-from fixtures.ahead import Sending, in_background, sends_ahead
-from fixtures.alerting import assert_no_more_slack, wait_for_slack
-from fixtures.emitters import SentMetric
-from fixtures.readback import on_prometheus_clock, read_fresh, since_sent
+from obs_conformance.clients.alertmanager import AlertmanagerClient
+from obs_conformance.clients.durations import duration_seconds
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.clients.slack_mock import SlackMessage, SlackMockClient
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.ahead import Sending, in_background, sends_ahead
+from obs_conformance.fixtures.alerting import assert_no_more_slack, wait_for_slack
+from obs_conformance.fixtures.emitters import SentMetric
+from obs_conformance.fixtures.readback import on_prometheus_clock, read_fresh, since_sent
 
 pytestmark = [pytest.mark.alerting]
 

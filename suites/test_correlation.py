@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from clients.kubernetes import KubernetesClient
-from clients.logs import LogStore
-from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient, Sample
-from clients.traces import TraceStore
-from envconf import Environment
-from fixtures.ahead import Sending, sends_ahead
-from fixtures.collector_config import CollectorConfigError, local_collector_config
-from fixtures.emitters import SentLog, SentMetric, SentTrace
-from fixtures.readback import (
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.logs import LogStore
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.prometheus import PrometheusClient, Sample
+from obs_conformance.clients.traces import TraceStore
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.ahead import Sending, sends_ahead
+from obs_conformance.fixtures.collector_config import CollectorConfigError, local_collector_config
+from obs_conformance.fixtures.emitters import SentLog, SentMetric, SentTrace
+from obs_conformance.fixtures.readback import (
     SeriesKey,
     current_values,
     fresh,

@@ -6,12 +6,12 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.kubernetes import KubernetesClient
-from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient, Sample
-from envconf import Environment
-from envconf.stack_facts import PVCS
-from fixtures.readback import fresh, on_prometheus_clock
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.prometheus import PrometheusClient, Sample
+from obs_conformance.envconf import Environment
+from obs_conformance.envconf.stack_facts import PVCS
+from obs_conformance.fixtures.readback import fresh, on_prometheus_clock
 
 pytestmark = [pytest.mark.k8s]
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import requests
 
-from clients.kubernetes import KubernetesClient
-from clients.tls import parse_certificate, served_certificate
-from envconf import Environment
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.tls import parse_certificate, served_certificate
+from obs_conformance.envconf import Environment
 
 pytestmark = [pytest.mark.k8s, pytest.mark.tls]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from clients.kubernetes import KubernetesClient
-from envconf import Environment
-from envconf.stack_facts import WORKLOADS
-from envconf.values import k8s_quantity_value
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.envconf import Environment
+from obs_conformance.envconf.stack_facts import WORKLOADS
+from obs_conformance.envconf.values import k8s_quantity_value
 
 pytestmark = [pytest.mark.k8s]
 

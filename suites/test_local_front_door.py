@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from clients.tls import parse_certificate, served_certificate
-from deployer.local.layout import Layout
-from envconf import Environment
+from obs_conformance.clients.tls import parse_certificate, served_certificate
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.envconf import Environment
 
 pytestmark = [pytest.mark.tls]
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.logs import LogStore
-from clients.polling import Patience
-from envconf import Environment
-from fixtures.ahead import Sending, sends_ahead
-from fixtures.emitters import SentLog
-from fixtures.pod_logs import Writer
-from fixtures.readback import assert_placement, read_logs
+from obs_conformance.clients.logs import LogStore
+from obs_conformance.clients.polling import Patience
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.ahead import Sending, sends_ahead
+from obs_conformance.fixtures.emitters import SentLog
+from obs_conformance.fixtures.pod_logs import Writer
+from obs_conformance.fixtures.readback import assert_placement, read_logs
 
 pytestmark = [pytest.mark.logs]
 

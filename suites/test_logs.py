@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.logs import LogStore, duration_seconds
-from clients.polling import Patience
-from envconf import Environment
-from envconf.stack_facts import LOG_INDEX_LABELS
-from fixtures.ahead import Sending, sends_ahead
-from fixtures.emitters import SentLog
-from fixtures.readback import assert_placement, read_logs, since_sent
+from obs_conformance.clients.logs import LogStore, duration_seconds
+from obs_conformance.clients.polling import Patience
+from obs_conformance.envconf import Environment
+from obs_conformance.envconf.stack_facts import LOG_INDEX_LABELS
+from obs_conformance.fixtures.ahead import Sending, sends_ahead
+from obs_conformance.fixtures.emitters import SentLog
+from obs_conformance.fixtures.readback import assert_placement, read_logs, since_sent
 
 pytestmark = [pytest.mark.logs]
 

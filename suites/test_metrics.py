@@ -14,13 +14,20 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.durations import duration_seconds
-from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient
-from envconf import Environment
-from fixtures.ahead import Sending, sends_ahead
-from fixtures.emitters import SentMetric
-from fixtures.readback import fresh, on_prometheus_clock, read_fresh, read_growth, read_series, since_sent
+from obs_conformance.clients.durations import duration_seconds
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.ahead import Sending, sends_ahead
+from obs_conformance.fixtures.emitters import SentMetric
+from obs_conformance.fixtures.readback import (
+    fresh,
+    on_prometheus_clock,
+    read_fresh,
+    read_growth,
+    read_series,
+    since_sent,
+)
 
 pytestmark = [pytest.mark.metrics]
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient
-from envconf import Environment
-from fixtures.readback import on_prometheus_clock
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.readback import on_prometheus_clock
 
 pytestmark = [pytest.mark.alerting, pytest.mark.metrics]
 

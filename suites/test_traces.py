@@ -7,13 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from clients.polling import Observation, Patience, wait_for
-from clients.prometheus import PrometheusClient
-from clients.traces import Span, TraceStore
-from envconf import Environment
-from fixtures.ahead import Sending, sends_ahead
-from fixtures.emitters import SentTrace
-from fixtures.readback import read_promql, read_trace, since_sent
+from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.clients.traces import Span, TraceStore
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.ahead import Sending, sends_ahead
+from obs_conformance.fixtures.emitters import SentTrace
+from obs_conformance.fixtures.readback import read_promql, read_trace, since_sent
 
 pytestmark = [pytest.mark.traces]
 

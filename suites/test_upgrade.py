@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from clients.kubernetes import KubernetesClient
-from clients.prometheus import PrometheusClient
-from envconf import Environment
-from fixtures.snapshot import compare, load, save, snapshot_path, take_snapshot, unusable
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.envconf import Environment
+from obs_conformance.fixtures.snapshot import compare, load, save, snapshot_path, take_snapshot, unusable
 
 pytestmark = [pytest.mark.upgrade]
 

@@ -15,14 +15,14 @@ from typing import Any
 import requests
 import yaml
 
-from clients.polling import Observation, wait_for
-from deployer import pins
-from deployer.local import gobuild
-from deployer.local.components import render_configs
-from deployer.local.layout import Layout
-from deployer.local.target import Rendered
-from envconf import load_environment
-from envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.engine.component import Rendered
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.targets.stack.components import render_configs
+from obs_conformance.deployer.toolchain import gobuild
+from obs_conformance.envconf import load_environment
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
@@ -93,14 +93,14 @@ def prometheus_binary(major: int) -> str | None:
     2: Debian's package (``pins.PROMETHEUS_2X``). 3: the project's own build of ``pins.PROMETHEUS``
     (the stack's Prometheus, built by ``deployer local up``), else ``OBSCONF_PROMETHEUS3`` (a path).
     """
-    from deployer import pins
+    from obs_conformance.deployer import pins
 
     if major == 2:
         path = str(getattr(pins, "PROMETHEUS_2X", PROMETHEUS_2))
         return path if Path(path).is_file() else None
     spec = getattr(pins, "PROMETHEUS", None)
     if spec is not None:
-        from deployer.local.gobuild import build_source_module
+        from obs_conformance.deployer.toolchain.gobuild import build_source_module
 
         return str(build_source_module(spec))
     override = os.environ.get("OBSCONF_PROMETHEUS3", "")
@@ -184,7 +184,7 @@ def collector_with(
     Pass ``telemetry_port``/``exporter_port`` to have a private Prometheus scrape its own
     telemetry and its prometheus exporter.
     """
-    from deployer.local.gobuild import build_collector
+    from obs_conformance.deployer.toolchain.gobuild import build_collector
 
     grpc_port, http_port, telemetry_port = free_port(), free_port(), telemetry_port or free_port()
     protocols = config["receivers"]["otlp"]["protocols"]
@@ -203,8 +203,8 @@ def collector_with(
 
 @contextmanager
 def victorialogs_with(retention: str, tmp_path: Path) -> Iterator[str]:
-    from deployer import pins
-    from deployer.local.gobuild import build_source_module
+    from obs_conformance.deployer import pins
+    from obs_conformance.deployer.toolchain.gobuild import build_source_module
 
     port = free_port()
     argv = [
@@ -218,7 +218,7 @@ def victorialogs_with(retention: str, tmp_path: Path) -> Iterator[str]:
 @contextmanager
 def log_agent_with(config: dict[str, Any], state: Path, tmp_path: Path) -> Iterator[None]:
     """A private log agent tailing ``state``/pods, so suites run with OBSCONF_STATE=state write there."""
-    from deployer.local.gobuild import build_collector
+    from obs_conformance.deployer.toolchain.gobuild import build_collector
 
     port = free_port()
     config["receivers"]["file_log"]["include"] = [f"{state / 'pods'}/*/*/*.log"]
@@ -232,8 +232,8 @@ def log_agent_with(config: dict[str, Any], state: Path, tmp_path: Path) -> Itera
 @contextmanager
 def front_door_with(state: Path, tmp_path: Path) -> Iterator[tuple[int, int]]:
     """A private nginx serving the certificates under ``state``/secrets/tls; yields (https, http) ports."""
-    from deployer.local.components import ingress_backends
-    from deployer.render import render
+    from obs_conformance.deployer.render import render
+    from obs_conformance.deployer.targets.stack.components import ingress_backends
 
     env = load_environment("local", environ={})
     https_port, http_port = free_port(), free_port()

@@ -20,15 +20,15 @@ from typing import Any
 
 import yaml
 
-from deployer import pins
-from deployer.cluster.chart_render import Release, lint, load_all, releases, template_text
-from deployer.cluster.charts import ChartSource
-from deployer.cluster.manifests import render_cluster
-from deployer.cluster.plan import up_plan
-from deployer.local.gobuild import cache_dir
-from deployer.local.helm_build import build_helm
-from deployer.local.layout import REPO_ROOT
-from envconf import Environment, load_environment
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.chart_render import Release, lint, releases, template_text
+from obs_conformance.deployer.cluster.manifests import render_cluster
+from obs_conformance.deployer.cluster.plan import up_plan
+from obs_conformance.deployer.engine.layout import REPO_ROOT
+from obs_conformance.deployer.toolchain.charts import ChartSource, load_all
+from obs_conformance.deployer.toolchain.gobuild import cache_dir
+from obs_conformance.deployer.toolchain.helm_build import build_helm
+from obs_conformance.envconf import Environment, load_environment
 
 CHARTS = ChartSource.from_option(str(REPO_ROOT.parent / "shared" / "charts"))
 CLUSTER_ENVS = ("dev", "kind", "kwok")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from clients.alert_routing import Matcher, inhibited_by, parse_matchers, routes_for
+from obs_conformance.clients.alert_routing import Matcher, inhibited_by, parse_matchers, routes_for
 
 CONFIG: dict[str, Any] = yaml.safe_load(
     """

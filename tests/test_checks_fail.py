@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.usefixtures("stack")]
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from deployer import pins
-from deployer.cluster.charts import ChartError, ChartSource
-from deployer.local import helm_build
-from deployer.local.layout import REPO_ROOT
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.engine.layout import REPO_ROOT
+from obs_conformance.deployer.toolchain import helm_build
+from obs_conformance.deployer.toolchain.charts import ChartError, ChartSource
 
 MIRROR = REPO_ROOT.parent / "shared" / "charts"
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer import pins
-from deployer.cluster.manifests import POSTGRES_SECRET
-from envconf.stack_facts import LOG_INDEX_LABELS
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.manifests import POSTGRES_SECRET
+from obs_conformance.envconf.stack_facts import LOG_INDEX_LABELS
 from tests.cluster_render import CLUSTER_ENVS, ClusterRender, lint_output, rendered
 
 pytestmark = pytest.mark.slow

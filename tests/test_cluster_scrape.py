@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from deployer.local.kube_build import kubectl
-from envconf import load_environment
+from obs_conformance.deployer.toolchain.kube_build import kubectl
+from obs_conformance.envconf import load_environment
 from tests.cluster_render import CLUSTER_ENVS, ClusterRender, rendered
 
 pytestmark = pytest.mark.slow

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer.local.kube_build import kubectl
-from envconf import load_environment
+from obs_conformance.deployer.toolchain.kube_build import kubectl
+from obs_conformance.envconf import load_environment
 from tests.cluster_render import CLUSTER_ENVS, rendered
 
 # it needs the kwok target running (make kube): a stack test, not a unit test

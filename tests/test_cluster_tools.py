@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer import pins
-from deployer.cluster import slack_mock
-from deployer.local import gobuild
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster import slack_mock
+from obs_conformance.deployer.toolchain import gobuild
 from tests.cluster_render import CLUSTER_ENVS, ClusterRender, rendered
 from tests.crd_schema import CrdSchemas
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.collector_config import CollectorConfigError, local_collector_config
+from obs_conformance.fixtures.collector_config import CollectorConfigError, local_collector_config
 
 LISTENER = (
     "import socket, sys\n"

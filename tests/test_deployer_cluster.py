@@ -68,7 +68,7 @@ class Deployer:
     def call(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
         """The same command line through the deployer's ``main`` in this process, same environment and
         directory (the tools are still the stand-ins, run as processes): no interpreter start per run."""
-        from deployer.__main__ import main  # here: collecting this module stays light in every worker
+        from obs_conformance.deployer.cli import main  # here: collecting this module stays light in every worker
 
         self.record.write_text("")
         with pytest.MonkeyPatch.context() as patch:
@@ -227,7 +227,7 @@ def test_kind_uses_a_self_signed_issuer_and_the_slack_mock(deployer: Deployer) -
     assert result.returncode == 0, result.stderr
     [issuer] = _docs(deployer, "kind", "cluster-issuer.yaml")
     assert issuer["spec"] == {"selfSigned": {}}
-    from deployer.cluster.plan import KIND_SLACK_MOCK_URL
+    from obs_conformance.deployer.cluster.plan import KIND_SLACK_MOCK_URL
 
     manifest = {
         "apiVersion": "v1",

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from envconf import load_environment
-from envconf.environment import ENVIRONMENTS_DIR
-from fixtures.emitters import OtlpEmitter
-from fixtures.otlp_checked import EmitError
+from obs_conformance.envconf import load_environment
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.fixtures.emitters import OtlpEmitter
+from obs_conformance.fixtures.otlp_checked import EmitError
 from tests.breakage import free_port
 
 

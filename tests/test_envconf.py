@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from envconf import EnvFileError, Secret, load_environment
-from envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.envconf import EnvFileError, Secret, load_environment
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 
 LOCAL = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
 
@@ -118,7 +118,7 @@ def test_secret_type_never_prints() -> None:
 
 
 def test_k8s_quantities_compare_by_value() -> None:
-    from envconf.values import k8s_quantity_value
+    from obs_conformance.envconf.values import k8s_quantity_value
 
     assert k8s_quantity_value("1.5") == k8s_quantity_value("1500m")
     assert k8s_quantity_value("1.9Gi") == k8s_quantity_value("2040109465600m")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from deployer import pins
-from deployer.local import gobuild
-from deployer.local.errors import BuildError
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.errors import BuildError
+from obs_conformance.deployer.toolchain import gobuild
 
 
 def test_unknown_module_version_names_module_and_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from clients import registry
-from clients.polling import Patience
-from deployer.local.stack import LocalStack
-from envconf import Environment, load_environment
-from envconf.stack_facts import PVCS
-from fixtures.emitters import OtlpEmitter
-from fixtures.readback import read_promql
+from obs_conformance.clients import registry
+from obs_conformance.clients.polling import Patience
+from obs_conformance.deployer.local import LocalStack
+from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.envconf.stack_facts import PVCS
+from obs_conformance.fixtures.emitters import OtlpEmitter
+from obs_conformance.fixtures.readback import read_promql
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 
-from clients.polling import Observation, wait_for
-from deployer.local import kube_build
-from deployer.local.stack import LocalStack
-from envconf import Environment, load_environment
-from envconf.environment import ENVIRONMENTS_DIR
-from envconf.stack_facts import PVCS
+from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.deployer.local import LocalStack
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.envconf.stack_facts import PVCS
 
 ROOT = Path(__file__).resolve().parent.parent
 KWOK_ENV = ENVIRONMENTS_DIR / "kwok" / "obs-conformance.env"

@@ -21,14 +21,15 @@ from typing import Any
 
 import pytest
 
-from clients.kubernetes import KubernetesClient
-from clients.polling import Observation, wait_for
-from deployer.local import kube_build, kube_target
-from deployer.local.kube_components import control_plane
-from deployer.local.layout import Layout
-from deployer.local.stack import LocalStack
-from envconf import Environment, load_environment
-from envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.local import LocalStack
+from obs_conformance.deployer.targets.kwok import target as kube_target
+from obs_conformance.deployer.targets.kwok.components import control_plane
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 KWOK_ENV = ENVIRONMENTS_DIR / "kwok" / "obs-conformance.env"

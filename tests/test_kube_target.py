@@ -12,20 +12,21 @@ import yaml
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from deployer.local import kube_build, kube_pki
-from deployer.local.errors import StackError
-from deployer.local.kube_components import (
+from obs_conformance.deployer.engine.component import Component, Rendered
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.local import target_for
+from obs_conformance.deployer.targets.kwok import pki as kube_pki
+from obs_conformance.deployer.targets.kwok.components import (
     DISABLED_CONTROLLERS,
     HOSTPATH_PROVISIONER,
     KUBERNETES_SERVICE_IP,
     node_document,
     storage_class_document,
 )
-from deployer.local.kube_target import KubeTarget
-from deployer.local.layout import Layout
-from deployer.local.stack import target_for
-from deployer.local.target import Component, Rendered
-from envconf import Environment, load_environment
+from obs_conformance.deployer.targets.kwok.target import KubeTarget
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.envconf import Environment, load_environment
 
 IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})(?:/\d+)?(?![\d.])")
 

@@ -30,12 +30,12 @@ from typing import Any
 
 import pytest
 
-from clients.polling import Observation, wait_for
-from deployer.local import kube_build
-from deployer.local.layout import Layout
-from deployer.local.stack import LocalStack
-from envconf import Environment, load_environment
-from envconf.stack_facts import PVCS
+from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.local import LocalStack
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.envconf.stack_facts import PVCS
 from tests.test_kube_control_plane import private_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from deployer import pins
-from deployer.local import gobuild
-from deployer.local.components import Binaries, process_specs, render_configs
-from deployer.local.layout import Layout
-from deployer.local.processes import ProcessSpec, probe_ready
-from envconf import Environment, load_environment
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.engine.processes import ProcessSpec, probe_ready
+from obs_conformance.deployer.targets.stack.components import Binaries, process_specs, render_configs
+from obs_conformance.deployer.toolchain import gobuild
+from obs_conformance.envconf import Environment, load_environment
 
 DEADLINE = 60.0
 

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import pytest
 
-from clients.errors import BackendError
-from clients.logs import LogRecord, duration_seconds
-from clients.loki import LokiClient
-from fixtures.readback import assert_placement
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.logs import LogRecord, duration_seconds
+from obs_conformance.clients.loki import LokiClient
+from obs_conformance.fixtures.readback import assert_placement
 
 INDEX = {
     "service_name": "conformance-app",

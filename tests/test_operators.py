@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from deployer import pins
-from deployer.local import gobuild, helm_build, kube_build, operator_build, operators
-from deployer.local.kube_components import KubeApi, KubePlane
-from deployer.local.kube_pki import KubePki
-from deployer.local.layout import Layout
-from envconf import load_environment
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.targets.kwok import operators
+from obs_conformance.deployer.targets.kwok.components import KubeApi, KubePlane
+from obs_conformance.deployer.targets.kwok.pki import KubePki
+from obs_conformance.deployer.toolchain import gobuild, helm_build, kube_build, operator_build
+from obs_conformance.envconf import load_environment
 
 FORBIDDEN_PACKAGES = ("/pkg/issuer/acme", "/pkg/issuer/vault", "/pkg/issuer/venafi", "Venafi/vcert", "acmechallenges")
 

@@ -25,14 +25,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from clients.kubernetes import KubernetesClient
-from clients.polling import Observation, wait_for
-from deployer.local import helm_build, kube_build, operator_build, operators
-from deployer.local.kube_components import KubeApi, KubePlane
-from deployer.local.layout import Layout
-from deployer.local.stack import LocalStack
-from envconf import Environment, load_environment
-from envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.local import LocalStack
+from obs_conformance.deployer.targets.kwok import operators
+from obs_conformance.deployer.targets.kwok.components import KubeApi, KubePlane
+from obs_conformance.deployer.toolchain import helm_build, kube_build, operator_build
+from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 
 KWOK_ENV = ENVIRONMENTS_DIR / "kwok" / "obs-conformance.env"
 OPERATORS = ("prometheus-operator", "opentelemetry-operator", "cert-manager")

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer import pins
-from deployer.cluster.charts import CHARTS_ENV, ChartSource
-from deployer.cluster.manifests import render_cluster
-from deployer.local.layout import REPO_ROOT
-from envconf import load_environment
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.manifests import render_cluster
+from obs_conformance.deployer.engine.layout import REPO_ROOT
+from obs_conformance.deployer.toolchain.charts import CHARTS_ENV, ChartSource
+from obs_conformance.envconf import load_environment
 
 MIRROR = Path(os.environ.get(CHARTS_ENV) or REPO_ROOT.parent / "shared" / "charts")
 CLUSTER_ENVS = ("dev", "kind", "kwok")

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from clients.errors import BackendError, BackendUnreachable, WaitTimeout
-from clients.polling import Observation, hold, wait_for
+from obs_conformance.clients.errors import BackendError, BackendUnreachable, WaitTimeout
+from obs_conformance.clients.polling import Observation, hold, wait_for
 
 
 class Pauses:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from envconf import load_environment
-from fixtures.port_forward import close_forwards, forward_commands, open_forwards
+from obs_conformance.envconf import load_environment
+from obs_conformance.fixtures.port_forward import close_forwards, forward_commands, open_forwards
 from tests.breakage import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,7 +90,7 @@ def test_forwards_open_then_close(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("stand_in")
 def test_a_failing_forward_says_which_service(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import envconf.stack_facts as facts
+    import obs_conformance.envconf.stack_facts as facts
 
     monkeypatch.setitem(facts.SERVICES, "TRACES_URL", ("broken", 3200))
     env = load_environment(str(kind_env_with_local_urls(tmp_path)), environ={})

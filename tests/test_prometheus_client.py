@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from clients.errors import BackendError, BackendUnreachable
-from clients.prometheus import PrometheusClient
+from obs_conformance.clients.errors import BackendError, BackendUnreachable
+from obs_conformance.clients.prometheus import PrometheusClient
 
 VECTOR = {"resultType": "vector", "result": [{"metric": {"job": "a", "otel.signal": "metrics"}, "value": [1, "2.5"]}]}
 SCALAR = {"resultType": "scalar", "result": [1, "7"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures.readback import counter_growth, fresh, label_matcher
+from obs_conformance.fixtures.readback import counter_growth, fresh, label_matcher
 
 
 @pytest.mark.parametrize(

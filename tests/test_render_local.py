@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import yaml
 
-from deployer.local.components import listen_addresses, render_configs, scrape_jobs
-from deployer.local.layout import Layout
-from envconf import load_environment
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.targets.stack.components import listen_addresses, render_configs, scrape_jobs
+from obs_conformance.envconf import load_environment
 
 WEBHOOK = "http://127.0.0.1:18080/services/T0CONFORM/B0CONFORM/0123456789abcdef01234567"
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from deployer import pins
-from envconf import load_environment
-from fixtures.report_html import prometheus_links, render_html
-from fixtures.reporting import EXIT_NO_CHECKS_RAN, CheckResult, NotRun, summarize, verdict_of
+from obs_conformance.deployer import pins
+from obs_conformance.envconf import load_environment
+from obs_conformance.fixtures.report_html import prometheus_links, render_html
+from obs_conformance.fixtures.reporting import EXIT_NO_CHECKS_RAN, CheckResult, NotRun, summarize, verdict_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "s3cr3t-hook-token-0042"
@@ -127,7 +127,7 @@ def test_everything_deselected_exits_5_naming_the_selection(tmp_path: Path, para
 @pytest.mark.slow  # a pytest run of its own
 def test_unreachable_stack_is_an_incomplete_run_not_a_verdict(tmp_path: Path) -> None:
     """Exit 3 (nothing answers): whatever ran before it, the report must not read PASSED."""
-    from envconf.environment import ENVIRONMENTS_DIR
+    from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
     from tests.breakage import free_port
 
     text = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
@@ -182,9 +182,9 @@ def test_real_run_writes_junit_summary_and_html(tmp_path: Path) -> None:
 @pytest.mark.stack
 @pytest.mark.usefixtures("stack")
 def test_push_results_reach_prometheus(tmp_path: Path) -> None:
-    from clients import registry
-    from clients.polling import Patience
-    from fixtures.readback import read_promql
+    from obs_conformance.clients import registry
+    from obs_conformance.clients.polling import Patience
+    from obs_conformance.fixtures.readback import read_promql
 
     argv = [sys.executable, "-m", "pytest", "suites/test_traces.py", "-k", "by_trace_id", "--env", "local", "--no-stack-up",
             "--reports-dir", str(tmp_path), "--push-results", "-q"]  # fmt: skip

@@ -17,7 +17,7 @@ pytest_plugins = ["pytester"]
 CONFTEST = """
 import pytest
 
-pytest_plugins = ("fixtures.scheduling", "fixtures.ahead")
+pytest_plugins = ("obs_conformance.fixtures.scheduling", "obs_conformance.fixtures.ahead")
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ import time
 
 import pytest
 
-from fixtures.ahead import sends_ahead
+from obs_conformance.fixtures.ahead import sends_ahead
 
 
 def log(path, what, nodeid):

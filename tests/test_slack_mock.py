@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from clients.slack_mock import SlackMockClient
-from fixtures.slack_mock import MockState, SlackMockServer, read_hooks
+from obs_conformance.clients.slack_mock import SlackMockClient
+from obs_conformance.slack_mock.server import MockState, SlackMockServer, read_hooks
 
 HOOK = "/services/T0001/B0001/abcdefghijklmnopqrstuvwx"
 

@@ -3,6 +3,7 @@ with kubectl replaced by a stand-in (whose port-forward serves the real mock loc
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -12,12 +13,13 @@ from typing import Any
 import pytest
 import yaml
 
-from clients.alert_routing import routes_for
-from clients.slack_mock import SlackMockClient
-from deployer.cluster import slack_mock as plan
-from deployer.cluster.manifests import render_cluster
-from envconf import load_environment
-from fixtures.slack_mock_cluster import deployed_slack_mock
+from obs_conformance.clients.alert_routing import routes_for
+from obs_conformance.clients.slack_mock import SlackMockClient
+from obs_conformance.deployer.cluster import slack_mock as plan
+from obs_conformance.deployer.cluster.manifests import render_cluster
+from obs_conformance.envconf import load_environment
+from obs_conformance.fixtures.slack_mock_cluster import deployed_slack_mock
+from obs_conformance.slack_mock import server
 from tests.breakage import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +33,7 @@ with open(os.environ["RECORD"], "a") as out:
 if "port-forward" in args:
     local = args[-1].split(":")[0]
     os.chdir({root!r})
-    os.execv(sys.executable, [sys.executable, "-m", "fixtures.slack_mock", "--port", local])
+    os.execv(sys.executable, [sys.executable, "-m", "obs_conformance.slack_mock.server", "--port", local])
 """
 
 
@@ -42,7 +44,7 @@ def docs(text: str) -> dict[str, Any]:
 def test_manifests_mount_the_mock_script_and_route_test_alerts_to_it() -> None:
     env = load_environment("dev", environ={})
     by_kind = docs(plan.manifests(env, "tok"))
-    assert by_kind["ConfigMap"]["data"]["slack_mock.py"] == plan.SCRIPT.read_text()
+    assert by_kind["ConfigMap"]["data"]["slack_mock.py"] == inspect.getsource(server)
     container = by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "python:3.11-slim" and container["command"][1] == "/app/slack_mock.py"
     route = by_kind["AlertmanagerConfig"]["spec"]["route"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.snapshot import compare
+from obs_conformance.fixtures.snapshot import compare
 from tests.breakage import local_configs, prometheus_with, run_suites_with
 
 BEFORE = {

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import pytest
 import requests
 
-from clients.alertmanager import AlertmanagerClient
-from clients.polling import Observation, wait_for
-from envconf import load_environment
+from obs_conformance.clients.alertmanager import AlertmanagerClient
+from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.envconf import load_environment
 from tests.breakage import (
     alertmanager_with,
     collector_with,

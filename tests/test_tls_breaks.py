@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from deployer.local import tls
-from deployer.local.layout import Layout
-from envconf import load_environment
+from obs_conformance.deployer.engine import tls
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.envconf import load_environment
 from tests.breakage import front_door_with, run_suites_with
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.usefixtures("stack")]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from clients.traces import parse_otlp_spans
-from clients.victorialogs import _stream_labels
+from obs_conformance.clients.traces import parse_otlp_spans
+from obs_conformance.clients.victorialogs import _stream_labels
 
 TRACE_HEX = "5b8efff798038103d269b633813fc60c"
 SPAN_HEX = "eee19b7ec3c1b174"

@@ -4,8 +4,9 @@ The wheel is built from a copy of the sources (nothing written into the checkout
 installed (``--no-index``, offline) into a fresh virtual environment that borrows this
 interpreter's site-packages for the dependencies (once per run, however many xdist
 workers), and run from an empty directory, so only the installed package can answer:
-``python -m deployer --help``, and the suites collected through the pytest11 entry point,
-no conftest.py in sight.
+``python -m obs_conformance.deployer --help``, and the suites collected through the pytest11
+entry point, no conftest.py in sight. The dependencies it borrows include PyPI's ``fixtures``
+(testtools'), which must keep working beside ours: ours installs as ``obs_conformance.fixtures``.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from envconf.paths import PROJECT_ROOT
+from obs_conformance.envconf.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
-SOURCES = ("pyproject.toml", "README.md", "envconf", "clients", "fixtures", "deployer", "suites")
+SOURCES = ("pyproject.toml", "README.md", "envconf", "clients", "fixtures", "deployer", "suites", "slack_mock")
+# obs_conformance/ in a checkout: its __init__.py and links to the folders above (mapped by package-dir)
+NAMESPACE_INIT = "obs_conformance/__init__.py"
 TIMEOUT = 300
 
 
@@ -44,6 +47,8 @@ def build_and_install(root: Path, env: dict[str, str]) -> Path:
         else:
             source.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, source / name)
+    (source / NAMESPACE_INIT).parent.mkdir()
+    shutil.copy2(PROJECT_ROOT / NAMESPACE_INIT, source / NAMESPACE_INIT)
     dist = root / "dist"
     # The PEP 517 hook `pip wheel --no-build-isolation` calls, without pip's start-up: the same wheel.
     run([sys.executable, "-c", "import sys; from setuptools import build_meta; build_meta.build_wheel(sys.argv[1])", str(dist)], source, env)  # fmt: skip
@@ -113,8 +118,9 @@ def clean_env(cwd: Path) -> dict[str, str]:
 
 def test_packages_and_templates_come_from_the_wheel(venv_python: Path, tmp_path: Path) -> None:
     out = run(
-        [str(venv_python), "-c", "import deployer.cluster, deployer.local.stack, suites, fixtures.plugin, deployer.render as r;"
-         "print(deployer.cluster.__file__); print(suites.__file__); print(sorted(p.name for p in r.TEMPLATES.rglob('*.j2')))"],
+        [str(venv_python), "-c", "from obs_conformance import deployer, suites; import obs_conformance.deployer.cluster as c, "
+         "obs_conformance.deployer.local, obs_conformance.fixtures.plugin, obs_conformance.deployer.render as r;"
+         "print(c.__file__); print(suites.__file__); print(sorted(p.name for p in r.TEMPLATES.rglob('*.j2')))"],
         tmp_path,
         clean_env(tmp_path),
     )  # fmt: skip
@@ -125,17 +131,32 @@ def test_packages_and_templates_come_from_the_wheel(venv_python: Path, tmp_path:
 
 
 def test_deployer_help_runs_installed(venv_python: Path, tmp_path: Path) -> None:
-    out = run([str(venv_python), "-m", "deployer", "--help"], tmp_path, clean_env(tmp_path))
+    out = run([str(venv_python), "-m", "obs_conformance.deployer", "--help"], tmp_path, clean_env(tmp_path))
     assert "local" in out and "up" in out, out
 
 
 def test_suites_collect_through_the_entry_point(venv_python: Path, tmp_path: Path) -> None:
     """A user's repository of env files, no conftest.py: the plugin comes from the entry point."""
     shutil.copytree(PROJECT_ROOT / "environments" / "local", tmp_path / "my-envs" / "local")
-    argv = [str(venv_python), "-m", "pytest", "--pyargs", "suites", "--collect-only", "-q", "-p", "no:cacheprovider",
+    argv = [str(venv_python), "-m", "pytest", "--pyargs", "obs_conformance.suites", "--collect-only", "-q", "-p", "no:cacheprovider",
             "--env", "local", "--env-dir=my-envs", "--no-stack-up"]  # fmt: skip
     done = subprocess.run(argv, cwd=tmp_path, env=clean_env(tmp_path), capture_output=True, text=True, timeout=TIMEOUT)
     # 5: the report's verdict when no check ran, which is all a --collect-only does
     assert done.returncode in (0, 5), f"`{' '.join(argv)}` exited {done.returncode}:\n{done.stdout}{done.stderr}"
     assert "test_traces.py::" in done.stdout and "tests collected" in done.stdout, done.stdout
     assert list((tmp_path / "reports" / "local").iterdir()), "installed, reports go to the current directory"
+
+
+def test_pypi_fixtures_works_beside_ours(venv_python: Path, tmp_path: Path) -> None:
+    """testtools' ``fixtures`` (a dev dependency, borrowed by the venv) and ours in one environment:
+    each import answers with its own package, and PyPI's works."""
+    script = (
+        "import fixtures, obs_conformance.fixtures.plugin as ours\n"
+        "class F(fixtures.Fixture):\n"
+        "    def _setUp(self): self.value = 42\n"
+        "with F() as f: assert f.value == 42\n"
+        "print(fixtures.__file__); print(ours.__file__)"
+    )
+    theirs, ours = run([str(venv_python), "-c", script], tmp_path, clean_env(tmp_path)).splitlines()
+    assert "obs_conformance" not in theirs and theirs.endswith("fixtures/__init__.py"), theirs
+    assert ours.startswith(str(venv_python.parent.parent)) and "obs_conformance/fixtures/plugin.py" in ours, ours

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from deployer.cluster.plan import Command, Step
+from obs_conformance.deployer.cluster.plan import Command, Step
+from obs_conformance.deployer.toolchain.charts import load_all
 
 RENDER_TIMEOUT = 120.0
 # Options of `helm upgrade --install` that `helm template` has no use for, with their argument count.
@@ -26,18 +25,6 @@ _UPGRADE_ONLY = {
     "--kube-context": 1,
     "--kubeconfig": 1,
 }
-
-
-class _Loader(yaml.CSafeLoader):
-    """libyaml's safe loader (the CRDs are megabytes); YAML 1.1's ``=`` (the "value"
-    tag) is a plain string to Kubernetes, as in CRD enums."""
-
-
-_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
-
-
-def load_all(text: str) -> list[dict[str, Any]]:
-    return [doc for doc in yaml.load_all(text, Loader=_Loader) if isinstance(doc, dict)]
 
 
 class RenderError(Exception):

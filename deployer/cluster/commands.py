@@ -8,15 +8,15 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from deployer import pins
-from deployer.cluster.chart_render import RenderError, releases, template
-from deployer.cluster.charts import ChartError, ChartSource
-from deployer.cluster.manifests import RenderedSet, render_cluster
-from deployer.cluster.plan import Command, Step, Tools, down_plan, up_plan
-from deployer.cluster.runner import DeployError, Runner
-from deployer.local.helm_build import build_helm
-from deployer.local.layout import REPO_ROOT
-from envconf import Environment
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.chart_render import RenderError, releases, template
+from obs_conformance.deployer.cluster.manifests import RenderedSet, render_cluster
+from obs_conformance.deployer.cluster.plan import Command, Step, Tools, down_plan, up_plan
+from obs_conformance.deployer.cluster.runner import DeployError, Runner
+from obs_conformance.deployer.engine.layout import REPO_ROOT
+from obs_conformance.deployer.toolchain.charts import ChartError, ChartSource
+from obs_conformance.deployer.toolchain.helm_build import build_helm
+from obs_conformance.envconf import Environment
 
 
 def rendered_dir(env: Environment) -> Path:

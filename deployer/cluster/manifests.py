@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deployer import pins
-from deployer.render import render
-from envconf import Environment
-from envconf.schema import COMPONENTS
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.render import render
+from obs_conformance.envconf import Environment
+from obs_conformance.envconf.schema import COMPONENTS
 
 SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a value
 POSTGRES_SECRET = "postgres-exporter-secret"  # noqa: S105 - a Secret name, not a value

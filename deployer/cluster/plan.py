@@ -11,9 +11,8 @@ import json
 import secrets
 from dataclasses import dataclass, field
 
-from deployer import pins
-from deployer.cluster.charts import ChartSource
-from deployer.cluster.manifests import (
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.manifests import (
     CERT_MANAGER_NAMESPACE,
     CERT_MANAGER_VALUES,
     KIND_CLUSTER,
@@ -23,9 +22,10 @@ from deployer.cluster.manifests import (
     RenderedSet,
     target,
 )
-from deployer.local.layout import Layout
-from envconf import Environment, Secret
-from envconf.stack_facts import PVCS as STACK_PVCS
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.toolchain.charts import ChartSource
+from obs_conformance.envconf import Environment, Secret
+from obs_conformance.envconf.stack_facts import PVCS as STACK_PVCS
 
 PVCS = tuple(STACK_PVCS.values())
 KIND_SLACK_MOCK_URL = "http://slack-mock.obs-conformance-test.svc:8080/services/TKIND/BKIND/kind-mock-hook"

@@ -7,10 +7,10 @@ import subprocess
 import time
 from collections.abc import Callable
 
-from deployer.cluster.plan import Command, Step
-from deployer.local import kube_build
-from deployer.local.helm_build import build_helm
-from envconf import Environment
+from obs_conformance.deployer.cluster.plan import Command, Step
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.deployer.toolchain.helm_build import build_helm
+from obs_conformance.envconf import Environment
 
 COMMAND_TIMEOUT = 15 * 60.0
 

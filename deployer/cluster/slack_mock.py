@@ -7,12 +7,12 @@ tree sends to ``null`` while the AlertmanagerConfig sends it to the mock.
 
 from __future__ import annotations
 
-from pathlib import Path
+import inspect
 
-from deployer.render import render
-from envconf import Environment
+from obs_conformance.deployer.render import render
+from obs_conformance.envconf import Environment
+from obs_conformance.slack_mock import server
 
-SCRIPT = Path(__file__).resolve().parents[2] / "fixtures" / "slack_mock.py"
 PYTHON_IMAGE = "python:3.11-slim"
 SERVICE_PORT = 8080
 
@@ -23,7 +23,7 @@ def manifests(env: Environment, token: str) -> str:
         "cluster/slack-mock.yaml.j2",
         {
             "test_namespace": namespace,
-            "script": SCRIPT.read_text(),
+            "script": inspect.getsource(server),  # the stdlib-only module runs as one file in a python image
             "hook_url": f"http://slack-mock.{namespace}.svc:{SERVICE_PORT}/services/TTEST/BTEST/{token}",
             "python_image": PYTHON_IMAGE,
             "group_wait": str(env.duration("ALERT_GROUP_WAIT")),

@@ -12,9 +12,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from deployer import pins
-from deployer.local.layout import REPO_ROOT
+import yaml
+
+from obs_conformance.deployer import pins
+from obs_conformance.envconf.paths import PROJECT_ROOT as REPO_ROOT
 
 CHARTS_ENV = "OBSCONF_CHARTS"
 
@@ -72,3 +75,15 @@ class ChartSource:
 
     def describe(self) -> str:
         return "the charts' repositories" if self.directory is None else f"the local chart directory {self.directory}"
+
+
+class _Loader(yaml.CSafeLoader):
+    """libyaml's safe loader (the CRDs are megabytes); YAML 1.1's ``=`` (the "value"
+    tag) is a plain string to Kubernetes, as in CRD enums."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+def load_all(text: str) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.load_all(text, Loader=_Loader) if isinstance(doc, dict)]

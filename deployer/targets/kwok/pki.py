@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from deployer.local import tls
+from obs_conformance.deployer.engine import tls
 
 VALIDITY = timedelta(days=365)
 RENEW_BEFORE = timedelta(days=30)

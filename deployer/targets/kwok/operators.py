@@ -5,7 +5,7 @@ These processes are what reconciles: prometheus-operator turns Prometheus and
 Alertmanager CRs into StatefulSets (whose volumeClaimTemplates make the PVCs), the
 OpenTelemetry operator turns OpenTelemetryCollector CRs into Deployments and Services,
 and cert-manager's controllers issue Certificates from selfSigned and CA issuers.
-Each is built at the version its pinned chart deploys (deployer/local/operator_build.py).
+Each is built at the version its pinned chart deploys (deployer/toolchain/operator_build.py).
 
 CRDs: each operator's CRDs are rendered from its pinned chart (``helm template
 --include-crds``, the chart the deployer installs) and applied server-side right before
@@ -37,16 +37,15 @@ from typing import Any
 
 import requests
 
-from deployer import pins
-from deployer.cluster.chart_render import load_all
-from deployer.cluster.charts import ChartSource
-from deployer.local import gobuild, helm_build, operator_build
-from deployer.local.errors import StackError
-from deployer.local.kube_components import FIELD_MANAGER, LOOPBACK, KubeApi, KubePlane
-from deployer.local.layout import REPO_ROOT
-from deployer.local.processes import ProcessSpec
-from deployer.local.target import Component
-from envconf import Environment
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.engine.component import Component
+from obs_conformance.deployer.engine.layout import REPO_ROOT
+from obs_conformance.deployer.engine.processes import ProcessSpec
+from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.targets.kwok.components import FIELD_MANAGER, LOOPBACK, KubeApi, KubePlane
+from obs_conformance.deployer.toolchain import gobuild, helm_build, operator_build
+from obs_conformance.deployer.toolchain.charts import ChartSource, load_all
+from obs_conformance.envconf import Environment
 
 HELM_TIMEOUT = 120.0
 CRD_TIMEOUT = 60.0

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from envconf.paths import PROJECT_ROOT
+from obs_conformance.envconf.paths import PROJECT_ROOT
 
 REPO_ROOT = PROJECT_ROOT  # the checkout, or the current directory when installed
 

@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 
 import requests
 
-from deployer import pins
-from deployer.local import gobuild
-from deployer.local.layout import REPO_ROOT, Layout
-from deployer.local.packages import ensure_packages
-from deployer.local.processes import ProcessSpec
-from deployer.local.target import Rendered
-from envconf import Environment
-from envconf.stack_facts import LOG_INDEX_LABELS
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.engine.component import Rendered
+from obs_conformance.deployer.engine.layout import REPO_ROOT, Layout
+from obs_conformance.deployer.engine.processes import ProcessSpec
+from obs_conformance.deployer.toolchain import gobuild
+from obs_conformance.deployer.toolchain.packages import ensure_packages
+from obs_conformance.envconf import Environment
+from obs_conformance.envconf.stack_facts import LOG_INDEX_LABELS
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,9 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
 
 
 def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -> list[Rendered]:
-    from deployer.render import render  # jinja2 loads where configs are rendered, not in every check process
+    from obs_conformance.deployer.render import (
+        render,  # jinja2 loads where configs are rendered, not in every check process
+    )
 
     listen = listen_addresses(env)
     ports = {
@@ -316,7 +318,7 @@ def process_specs(
             (
                 sys.executable,
                 "-m",
-                "fixtures.slack_mock",
+                "obs_conformance.slack_mock.server",
                 "--host",
                 listen["slack_mock"].split(":")[0],
                 "--port",

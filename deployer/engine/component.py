@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
-from deployer.local.layout import Layout
-from deployer.local.processes import ProcessSpec
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.engine.processes import ProcessSpec
 
 
 @dataclass(frozen=True)

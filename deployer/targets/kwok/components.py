@@ -20,14 +20,15 @@ from typing import Any
 
 import requests
 
-from deployer.local import kube_build, kube_pki
-from deployer.local.errors import StackError
-from deployer.local.kube_build import KubeBinaries
-from deployer.local.kube_pki import Identity, KubePki
-from deployer.local.layout import Layout
-from deployer.local.processes import ProcessSpec
-from deployer.local.target import Component, Rendered
-from envconf import Environment
+from obs_conformance.deployer.engine.component import Component, Rendered
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.engine.processes import ProcessSpec
+from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.targets.kwok import pki as kube_pki
+from obs_conformance.deployer.targets.kwok.pki import Identity, KubePki
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.deployer.toolchain.kube_build import KubeBinaries
+from obs_conformance.envconf import Environment
 
 LOOPBACK = "127.0.0.1"
 # Service ClusterIPs and pod IPs inside 127/8: whatever dials one stays on this machine

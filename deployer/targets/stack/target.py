@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from deployer.local import postgres
-from deployer.local.components import Binaries, ingress_backends, process_specs, render_configs
-from deployer.local.layout import Layout
-from deployer.local.processes import ProcessSpec
-from deployer.local.target import Component, Rendered
-from envconf import Environment
+from obs_conformance.deployer.engine.component import Component, Rendered
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.engine.processes import ProcessSpec
+from obs_conformance.deployer.targets.stack import postgres
+from obs_conformance.deployer.targets.stack.components import Binaries, ingress_backends, process_specs, render_configs
+from obs_conformance.envconf import Environment
 
 # placeholders until ``build`` ran: ``status`` and ``down`` only need the components' names
 _UNBUILT = Binaries.unbuilt()
@@ -62,7 +62,7 @@ class LocalTarget:
 
     def _certificates(self) -> None:
         """The local CA and a certificate per ingress host (renewed before CERT_MIN_DAYS)."""
-        from deployer.local import tls  # cryptography loads where certificates are made, not in every check process
+        from obs_conformance.deployer.engine import tls  # cryptography loads where certificates are made
 
         ca = tls.ensure_ca(self.layout.tls, f"obs-conformance local CA ({self.env.name})")
         for host in ingress_backends(self.env):

@@ -6,9 +6,9 @@ import glob
 import os
 import subprocess
 
-from deployer import pins
-from deployer.local.errors import InstallError
-from deployer.local.progress import say
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.errors import InstallError
+from obs_conformance.deployer.toolchain.progress import say
 
 APT_TIMEOUT = 20 * 60.0
 

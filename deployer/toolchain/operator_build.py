@@ -8,7 +8,7 @@
   come from those stamps).
 - cert-manager: the controller's own entry point lives in a module the proxy does not
   serve and links the Venafi issuer, whose module the proxy refuses. The project builds
-  its own small entry point (``deployer/local/certmanager``) against the unmodified
+  its own small entry point (``deployer/toolchain/certmanager``) against the unmodified
   cert-manager module; it is rebuilt when that directory changes.
 """
 
@@ -21,10 +21,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from deployer import pins
-from deployer.local import gobuild
-from deployer.local.errors import BuildError
-from deployer.local.progress import say
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.errors import BuildError
+from obs_conformance.deployer.toolchain import gobuild
+from obs_conformance.deployer.toolchain.progress import say
 
 CERT_MANAGER_SOURCE = Path(__file__).resolve().parent / "certmanager"
 CERT_MANAGER_MODULE = "github.com/cert-manager/cert-manager"

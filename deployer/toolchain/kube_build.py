@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from deployer import pins
-from deployer.local.errors import BuildError
-from deployer.local.gobuild import (
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.errors import BuildError
+from obs_conformance.deployer.toolchain.gobuild import (
     BUILD_TIMEOUT,
     build_lock,
     cache_dir,
@@ -32,7 +32,7 @@ from deployer.local.gobuild import (
     install_into,
     make_writable,
 )
-from deployer.local.progress import say
+from obs_conformance.deployer.toolchain.progress import say
 
 KUBERNETES_MODULE = "k8s.io/kubernetes"
 KWOK_MODULE = "sigs.k8s.io/kwok"

@@ -12,10 +12,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from deployer import pins
-from deployer.local.errors import BuildError
-from deployer.local.gobuild import build_lock, cache_dir, download_module, install_into
-from deployer.local.progress import say
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.errors import BuildError
+from obs_conformance.deployer.toolchain.gobuild import build_lock, cache_dir, download_module, install_into
+from obs_conformance.deployer.toolchain.progress import say
 
 HELM_MODULE = "helm.sh/helm/v3"
 HELM_PACKAGE = f"{HELM_MODULE}/cmd/helm"

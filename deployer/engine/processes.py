@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-from deployer.local.layout import Layout
+from obs_conformance.deployer.engine.layout import Layout
 
 _pause = threading.Event()
 

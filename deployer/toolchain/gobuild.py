@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from deployer import pins
-from deployer.local.errors import BuildError
-from deployer.local.progress import log_tail, run_logged, say
+from obs_conformance.deployer import pins
+from obs_conformance.deployer.errors import BuildError
+from obs_conformance.deployer.toolchain.progress import log_tail, run_logged, say
 
 BUILD_TIMEOUT = 40 * 60.0
 _pause = threading.Event()

@@ -7,16 +7,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from deployer.local import kube_build, kube_pki
-from deployer.local.kube_components import KUBERNETES_SERVICE_IP, KubePlane, control_plane, volume_directories
-from deployer.local.layout import Layout
-from deployer.local.operators import operators
-from deployer.local.target import Component, Rendered
-from envconf import Environment
+from obs_conformance.deployer.engine.component import Component, Rendered
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.targets.kwok import pki as kube_pki
+from obs_conformance.deployer.targets.kwok.components import (
+    KUBERNETES_SERVICE_IP,
+    KubePlane,
+    control_plane,
+    volume_directories,
+)
+from obs_conformance.deployer.targets.kwok.operators import operators
+from obs_conformance.deployer.toolchain import kube_build
+from obs_conformance.envconf import Environment
 
 # Who adds components to the kwok target, in start order: each takes the KubePlane (env,
 # state layout, binaries, PKI, kubeconfigs, admin API) and returns its components. The
-# operators (deployer/local/operators.py) join as ``(control_plane, operators)``.
+# operators (deployer/targets/kwok/operators.py) join as ``(control_plane, operators)``.
 KUBE_PROVIDERS: Sequence[Callable[[KubePlane], list[Component]]] = (control_plane, operators)
 
 

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from deployer.local.errors import StackError
+from obs_conformance.deployer.errors import StackError
 
 TIMEOUT = 120.0
 

@@ -1,5 +1,5 @@
 """``up``, ``down`` and ``status`` of a local target: the signal stack (``--env local``) or the
-Kubernetes control plane (``--env kwok``), each a list of components (deployer/local/target.py).
+Kubernetes control plane (``--env kwok``), each a list of components (deployer/engine/component.py).
 
 ``up`` is idempotent: what runs with the same command and configs is left alone,
 what is stale is restarted, what is missing is started; then every component is
@@ -14,13 +14,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from deployer.local import gobuild
-from deployer.local.errors import StackError
-from deployer.local.layout import Layout
-from deployer.local.processes import ProcessManager, ProcessSpec, probe_ready
-from deployer.local.progress import log_tail, say
-from deployer.local.target import Component, Target
-from envconf import Environment
+from obs_conformance.deployer.engine.component import Component, Target
+from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.engine.processes import ProcessManager, ProcessSpec, probe_ready
+from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.toolchain import gobuild
+from obs_conformance.deployer.toolchain.progress import log_tail, say
+from obs_conformance.envconf import Environment
 
 _pause = threading.Event()
 
@@ -39,11 +39,11 @@ def target_for(env: Environment, layout: Layout | None = None) -> Target:
     (OBSCONF_STATE) for the signal stack and .local-stack/kube for the control plane."""
     root = layout or Layout.default()
     if env.is_local:
-        from deployer.local.local_target import LocalTarget
+        from obs_conformance.deployer.targets.stack.target import LocalTarget
 
         return LocalTarget(env, root)
     if env.is_kwok:
-        from deployer.local.kube_target import KubeTarget
+        from obs_conformance.deployer.targets.kwok.target import KubeTarget
 
         return KubeTarget(env, Layout(root.root / "kube") if layout is None else root)
     raise StackError(

@@ -1,1 +1,0 @@
-"""The local stack: the monitoring stack's real backends as processes on loopback."""
