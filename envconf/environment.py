@@ -13,6 +13,7 @@ from obs_conformance.envconf.errors import EnvFileError
 from obs_conformance.envconf.paths import PROJECT_ROOT
 from obs_conformance.envconf.schema import KEYS, SECRET_KEYS
 from obs_conformance.envconf.secrets import Secret, mask
+from obs_conformance.envconf.targets import TARGETS, Target
 from obs_conformance.envconf.values import Duration, Endpoint, Quantity
 
 # $OBSCONF_ENVIRONMENTS, else environments/ of the checkout (or of the current directory, when installed)
@@ -80,6 +81,16 @@ class Environment:
         return self.text("TARGET")
 
     @property
+    def profile(self) -> Target:
+        """What this env's kind of target can do (:mod:`envconf.targets`): checks ask it, not the name."""
+        return TARGETS[self.target]
+
+    @property
+    def app_namespaces(self) -> tuple[str, ...]:
+        """``APP_NAMESPACES`` in order: the namespaces of the apps the stack watches."""
+        return tuple(n.strip() for n in self.text("APP_NAMESPACES").split(",") if n.strip())
+
+    @property
     def is_local(self) -> bool:
         return self.target == "local"
 
@@ -95,10 +106,6 @@ class Environment:
     def host(self, service: str) -> str:
         """The ingress host of a service: ``<env>-<cluster>-<service>.<domain>``."""
         return f"{self.text('ENV_NAME')}-{self.text('CLUSTER_NAME')}-{service}.{self.text('DNS_DOMAIN')}"
-
-    def with_secret(self, key: str, value: str) -> Environment:
-        """A copy holding one more secret (the local stack generates its own)."""
-        return Environment(self.name, self.path, self.values, {**self.secrets, key: Secret(value)})
 
     def mask(self, text: str) -> str:
         """``text`` with every secret of this environment replaced by ``****``."""

@@ -15,6 +15,7 @@ from obs_conformance.deployer import pins
 from obs_conformance.deployer.render import render
 from obs_conformance.envconf import Environment
 from obs_conformance.envconf.schema import COMPONENTS
+from obs_conformance.envconf.targets import Target
 
 SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a value
 POSTGRES_SECRET = "postgres-exporter-secret"  # noqa: S105 - a Secret name, not a value
@@ -33,47 +34,16 @@ MANIFESTS = (
     "tempo-values.yaml",
     "tempo-ingress.yaml",
 )
-# Rendered only where the target needs them (see Target).
+# Rendered only where the target needs them (see envconf.targets.Target).
 CERT_MANAGER_VALUES = "cert-manager-values.yaml"
 POSTGRES_MANIFEST = "postgres.yaml"
 KIND_CLUSTER = "kind-cluster.yaml"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 
 
-@dataclass(frozen=True)
-class Target:
-    """What differs between the kinds of cluster, and nothing else.
-
-    ``webhooks``: operator charts register admission webhooks (off on kwok: no pod serves
-    them, and the API server would dial fake pod IPs). ``ingress_service``: the ingress
-    controller's Service type (kind has no load balancer: NodePort with host ports, as kind
-    documents; kwok: ClusterIP). ``own_postgres``: the deployer runs the PostgreSQL that
-    ``POSTGRES_HOST`` names (no external database there). ``cert_manager``: the deployer
-    installs cert-manager (a fresh kind cluster has none; Scaleway clusters have it).
-    ``app_namespaces``: the deployer creates ``APP_NAMESPACES`` (a fresh local cluster runs no
-    apps, and the per-app ServiceMonitors need their namespaces).
-    """
-
-    webhooks: bool
-    ingress_service: str
-    own_postgres: bool
-    cert_manager: bool
-    kind_cluster: bool
-    app_namespaces: bool = False
-
-
-TARGETS = {
-    "scaleway": Target(webhooks=True, ingress_service="LoadBalancer", own_postgres=False, cert_manager=False,
-                       kind_cluster=False),
-    "kind": Target(webhooks=True, ingress_service="NodePort", own_postgres=True, cert_manager=True, kind_cluster=True,
-                   app_namespaces=True),
-    "kwok": Target(webhooks=False, ingress_service="ClusterIP", own_postgres=True, cert_manager=False,
-                   kind_cluster=False, app_namespaces=True),
-}  # fmt: skip
-
-
 def target(env: Environment) -> Target:
-    return TARGETS[env.target]
+    """How a cluster deploy differs on the env's kind of target (its profile, :mod:`envconf.targets`)."""
+    return env.profile
 
 
 @dataclass(frozen=True)
