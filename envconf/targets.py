@@ -31,7 +31,12 @@ class Target:
     installs cert-manager (a fresh kind cluster has none; Scaleway clusters have it).
     ``kind_cluster``: the deployer creates the kind cluster. ``app_namespaces``: the deployer creates
     ``APP_NAMESPACES`` (a fresh local cluster runs no apps, and the per-app ServiceMonitors need
-    their namespaces).
+    their namespaces). ``pinned_kubectl``: kubectl is always the project's build (kwok: its API
+    server's version), never whatever is on PATH. ``in_cluster_slack_mock``: without
+    ``SLACK_WEBHOOK_URL`` Alertmanager posts to the Slack mock the cluster runs (kind);
+    ``local_slack_mock``: to a hook of the local Slack mock (kwok, whose Alertmanager never runs).
+    ``generated_postgres_password``: without ``POSTGRES_EXPORTER_PASSWORD`` the deployer generates
+    one (kwok: nothing connects to its PostgreSQL).
     """
 
     kubernetes: bool
@@ -45,6 +50,10 @@ class Target:
     cert_manager: bool = False
     kind_cluster: bool = False
     app_namespaces: bool = False
+    pinned_kubectl: bool = False
+    in_cluster_slack_mock: bool = False
+    local_slack_mock: bool = False
+    generated_postgres_password: bool = False
 
 
 TARGETS = {
@@ -55,8 +64,9 @@ TARGETS = {
                        kind_cluster=False),
     "kind": Target(kubernetes=True, serves_pods=True, has_kubelet_stats=True, has_servicegraph=True,
                    webhooks=True, ingress_service="NodePort", own_postgres=True, cert_manager=True, kind_cluster=True,
-                   app_namespaces=True),
+                   app_namespaces=True, in_cluster_slack_mock=True),
     "kwok": Target(kubernetes=True, serves_pods=False, has_kubelet_stats=False, has_servicegraph=False,
                    webhooks=False, ingress_service="ClusterIP", own_postgres=True, cert_manager=False,
-                   kind_cluster=False, app_namespaces=True),
+                   kind_cluster=False, app_namespaces=True, pinned_kubectl=True, local_slack_mock=True,
+                   generated_postgres_password=True),
 }  # fmt: skip
