@@ -147,7 +147,7 @@ PER_SIGNAL_TELEMETRY = ("memory_limiter", "resource")
 
 def running_collector_config(request: pytest.FixtureRequest, env: Environment) -> tuple[dict[str, Any], str]:
     """The config the running collector uses: locally its process' --config, on clusters its resource."""
-    if env.is_local:
+    if env.profile.stack_as_processes:
         try:
             return local_collector_config(str(env.endpoint("OTLP_GRPC_ENDPOINT")))
         except CollectorConfigError as e:

@@ -44,9 +44,9 @@ def test_pvc_usage_below_threshold(
     run_started: float,
 ) -> None:
     name = PVCS[component]
-    if env.target == "kwok":
+    if not env.profile.has_kubelet_stats:
         pytest.skip(
-            f"kwok target: no kubelet runs, so nothing exports kubelet_volume_stats for PVC {name} "
+            f"{env.target} target: no kubelet runs, so nothing exports kubelet_volume_stats for PVC {name} "
             "(its Bound claim, size and class are checked above; the usage on kind/dev)"
         )
     selector = f'{{namespace="{env.text("NAMESPACE")}", persistentvolumeclaim="{name}"}}'

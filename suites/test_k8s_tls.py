@@ -17,10 +17,18 @@ from obs_conformance.envconf import Environment
 pytestmark = [pytest.mark.k8s, pytest.mark.tls]
 
 SERVICES = ("prometheus", "alertmanager", "loki", "tempo")
-NO_INGRESS_ON_KWOK = (
-    "kwok target: ingress-nginx's pods are kwok's fakes, nothing serves {host} on 80/443 "
+NO_PODS_SERVE = (
+    "{target} target: ingress-nginx's pods are fakes, so no ingress of the cluster serves {host} on ports {http}/{https} "
     "(the Certificate and its Secret are checked above; the handshake on kind/dev)"
 )
+
+
+def _ingress(env: Environment, host: str) -> tuple[str, int, int]:
+    """Where the ingress answers for ``host``: the env's INGRESS_ADDRESS (else the host) and its HTTP, HTTPS ports."""
+    http, https = env.port("INGRESS_HTTP_PORT"), env.port("INGRESS_HTTPS_PORT")
+    if not env.profile.serves_pods:
+        pytest.skip(NO_PODS_SERVE.format(target=env.target, host=host, http=http, https=https))
+    return str(env.values.get("INGRESS_ADDRESS") or host), http, https
 
 
 def _certificate_for(kube: KubernetesClient, namespace: str, host: str) -> dict[str, Any]:
@@ -92,29 +100,32 @@ def test_ingresses_use_the_env_ingress_class(env: Environment, kube: KubernetesC
 @pytest.mark.parametrize("service", SERVICES)
 def test_handshake_serves_the_secret_certificate(env: Environment, kube: KubernetesClient, service: str) -> None:
     namespace, host = env.text("NAMESPACE"), env.host(service)
-    if env.target == "kwok":
-        pytest.skip(NO_INGRESS_ON_KWOK.format(host=host))
+    address, _, port = _ingress(env, host)
     certificate = _certificate_for(kube, namespace, host)
     secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{certificate['spec']['secretName']}")
     assert secret is not None
     stored = parse_certificate(base64.b64decode(secret["data"]["tls.crt"]))
-    served, verdict = served_certificate(host, 443, env.duration("HTTP_TIMEOUT").seconds)
+    served, verdict = served_certificate(host, port, env.duration("HTTP_TIMEOUT").seconds, address=address)
     assert served.sha256 == stored.sha256, (
-        f"TLS: {host}:443 serves {served.subject} (sha256 {served.sha256[:16]}...), "
+        f"TLS: {host}:{port} (via {address}) serves {served.subject} (sha256 {served.sha256[:16]}...), "
         f"expected the Secret's {stored.subject} (sha256 {stored.sha256[:16]}...)"
     )
     if env.text("ISSUER_TYPE") == "acme":
-        assert verdict == "verified", f"TLS: {host}:443 chain does not verify against the system trust store: {verdict}"
+        assert verdict == "verified", (
+            f"TLS: {host}:{port} chain does not verify against the system trust store: {verdict}"
+        )
 
 
 @pytest.mark.handshake
 @pytest.mark.parametrize("service", SERVICES)
 def test_plain_http_redirects_to_https(env: Environment, kube: KubernetesClient, service: str) -> None:
     host = env.host(service)
-    if env.target == "kwok":
-        pytest.skip(NO_INGRESS_ON_KWOK.format(host=host))
-    response = requests.get(f"http://{host}/", allow_redirects=False, timeout=env.duration("HTTP_TIMEOUT").seconds)
+    address, port, _ = _ingress(env, host)
+    url = f"http://{address}:{port}/"
+    response = requests.get(
+        url, headers={"Host": host}, allow_redirects=False, timeout=env.duration("HTTP_TIMEOUT").seconds
+    )
     location = response.headers.get("Location", "")
     assert response.status_code in {301, 302, 307, 308} and location.startswith("https://"), (
-        f"ingress: http://{host}/ answered {response.status_code} Location={location!r}, expected a redirect to https://"
+        f"ingress: http://{host}/ (via {url}) answered {response.status_code} Location={location!r}, expected a redirect to https://"
     )

@@ -11,10 +11,17 @@ from obs_conformance.clients.kubernetes import KubernetesClient
 from obs_conformance.envconf import Environment
 from obs_conformance.envconf.stack_facts import WORKLOADS
 from obs_conformance.envconf.values import k8s_quantity_value
+from obs_conformance.fixtures.options import env_of
 
 pytestmark = [pytest.mark.k8s]
 
 REQUIRED_PROCESSORS = ("memory_limiter", "resource", "batch")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """One check per namespace of the env's APP_NAMESPACES."""
+    if "app_namespace" in metafunc.fixturenames:
+        metafunc.parametrize("app_namespace", env_of(metafunc.config).app_namespaces)
 
 
 def normalized(resources: dict[str, Any]) -> dict[str, dict[str, float]]:
@@ -137,14 +144,11 @@ def test_service_monitor_selected_every_scrape_interval(env: Environment, kube: 
         )
 
 
-@pytest.mark.parametrize("namespace", ["odoo", "keycloak", "jips"])
-def test_app_namespace_service_monitors(env: Environment, kube: KubernetesClient, namespace: str) -> None:
-    if namespace not in env.text("APP_NAMESPACES").split(","):
-        pytest.skip(f"{namespace} is not an app namespace of env {env.name}")
-    monitors = kube.items(f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/servicemonitors")
-    assert monitors, f"ServiceMonitor: none in app namespace {namespace}"
+def test_app_namespace_service_monitors(kube: KubernetesClient, app_namespace: str) -> None:
+    monitors = kube.items(f"/apis/monitoring.coreos.com/v1/namespaces/{app_namespace}/servicemonitors")
+    assert monitors, f"ServiceMonitor: none in app namespace {app_namespace}"
     for monitor in monitors:
         labels = monitor["metadata"].get("labels", {})
         assert labels.get("release") == "prom-stack", (
-            f"ServiceMonitor {namespace}/{monitor['metadata']['name']}: label release={labels.get('release')!r}, expected 'prom-stack'"
+            f"ServiceMonitor {app_namespace}/{monitor['metadata']['name']}: label release={labels.get('release')!r}, expected 'prom-stack'"
         )

@@ -21,8 +21,8 @@ SERVICES = ("prometheus", "alertmanager", "loki", "tempo")
 
 @pytest.fixture(scope="module")
 def layout(env: Environment) -> Layout:
-    if not env.is_local:
-        pytest.skip("the local front door exists on the local stack only (clusters: test_k8s_tls.py)")
+    if not env.profile.stack_as_processes:
+        pytest.skip("the local front door exists where the stack runs as processes only (clusters: test_k8s_tls.py)")
     return Layout.default()
 
 

@@ -71,8 +71,11 @@ def test_every_rule_evaluates_without_error(
 def test_promtool_rule_unit_tests(
     env: Environment, prometheus: PrometheusClient, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    if not env.is_local:
-        pytest.skip("rule files are only readable on the local stack (clusters hold them in PrometheusRules)")
+    if not env.profile.stack_as_processes:
+        pytest.skip(
+            f"{env.target} target: rule files are only readable where the stack runs as processes "
+            "(clusters hold them in PrometheusRules)"
+        )
     promtool: str = request.getfixturevalue("promtool")  # built only where it runs
     rule_files = [str(Path(f)) for f in prometheus.config().get("rule_files", [])]
     assert rule_files, "Prometheus: runs with no rule_files"

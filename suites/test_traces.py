@@ -152,8 +152,11 @@ def test_service_graph_between_synthetic_services(
     prometheus: PrometheusClient,
     probe_id: str,
 ) -> None:
-    if env.is_local:
-        pytest.skip("service graphs come from Tempo's metrics generator; the local stack has no servicegraph connector")
+    if not env.profile.has_servicegraph:
+        pytest.skip(
+            f"{env.target} target: service graphs come from Tempo's metrics generator; "
+            "the local stack (its backends) has no servicegraph connector"
+        )
     frontend, backend = f"conformance-frontend-{probe_id}", f"conformance-backend-{probe_id}"
     promql = f'traces_service_graph_request_total{{client="{frontend}", server="{backend}"}}'
     read_promql(

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.upgrade]
 
 
 def _cluster(request: pytest.FixtureRequest, env: Environment) -> KubernetesClient | None:
-    kube: KubernetesClient | None = None if env.is_local else request.getfixturevalue("kube")
+    kube: KubernetesClient | None = request.getfixturevalue("kube") if env.profile.kubernetes else None
     return kube
 
 
