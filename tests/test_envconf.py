@@ -8,6 +8,8 @@ import pytest
 
 from obs_conformance.envconf import EnvFileError, Secret, load_environment
 from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
+from obs_conformance.envconf.schema import TARGETS as SCHEMA_TARGETS
+from obs_conformance.envconf.targets import TARGETS
 
 LOCAL = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
 
@@ -125,3 +127,14 @@ def test_k8s_quantities_compare_by_value() -> None:
     assert k8s_quantity_value("512Mi") == 512 * 2**20
     with pytest.raises(ValueError, match="not a Kubernetes quantity"):
         k8s_quantity_value("lots")
+
+
+def test_every_target_has_a_profile() -> None:
+    """A check asks the target's profile; a TARGET the schema accepts without one would fail there."""
+    assert set(TARGETS) == set(SCHEMA_TARGETS)
+
+
+def test_app_namespaces_in_env_order() -> None:
+    env = load_environment("kind", environ={})
+    assert env.app_namespaces == ("odoo", "keycloak", "jips")
+    assert env.profile.serves_pods and not load_environment("kwok", environ={}).profile.serves_pods
