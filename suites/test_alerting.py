@@ -16,10 +16,10 @@ from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient
 from obs_conformance.clients.slack_mock import SlackMessage, SlackMockClient
 from obs_conformance.envconf import Environment
-from obs_conformance.fixtures.ahead import Sending, in_background, sends_ahead
 from obs_conformance.fixtures.alerting import assert_no_more_slack, wait_for_slack
 from obs_conformance.fixtures.emitters import SentMetric
 from obs_conformance.fixtures.readback import on_prometheus_clock, read_fresh, since_sent
+from obs_conformance.fixtures.sends_ahead import Sending, in_background, sends_ahead
 
 pytestmark = [pytest.mark.alerting]
 

@@ -15,7 +15,6 @@ from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient, Sample
 from obs_conformance.clients.traces import TraceStore
 from obs_conformance.envconf import Environment
-from obs_conformance.fixtures.ahead import Sending, sends_ahead
 from obs_conformance.fixtures.collector_config import CollectorConfigError, local_collector_config
 from obs_conformance.fixtures.emitters import SentLog, SentMetric, SentTrace
 from obs_conformance.fixtures.readback import (
@@ -28,6 +27,7 @@ from obs_conformance.fixtures.readback import (
     read_trace,
     series_values,
 )
+from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.traces, pytest.mark.logs, pytest.mark.metrics]
 

@@ -12,10 +12,10 @@ import pytest
 from obs_conformance.clients.logs import LogStore
 from obs_conformance.clients.polling import Patience
 from obs_conformance.envconf import Environment
-from obs_conformance.fixtures.ahead import Sending, sends_ahead
 from obs_conformance.fixtures.emitters import SentLog
 from obs_conformance.fixtures.pod_logs import Writer
 from obs_conformance.fixtures.readback import assert_placement, read_logs
+from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.logs]
 

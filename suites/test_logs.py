@@ -11,9 +11,9 @@ from obs_conformance.clients.logs import LogStore, duration_seconds
 from obs_conformance.clients.polling import Patience
 from obs_conformance.envconf import Environment
 from obs_conformance.envconf.stack_facts import LOG_INDEX_LABELS
-from obs_conformance.fixtures.ahead import Sending, sends_ahead
 from obs_conformance.fixtures.emitters import SentLog
 from obs_conformance.fixtures.readback import assert_placement, read_logs, since_sent
+from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.logs]
 

@@ -18,7 +18,6 @@ from obs_conformance.clients.durations import duration_seconds
 from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient
 from obs_conformance.envconf import Environment
-from obs_conformance.fixtures.ahead import Sending, sends_ahead
 from obs_conformance.fixtures.emitters import SentMetric
 from obs_conformance.fixtures.readback import (
     fresh,
@@ -28,6 +27,7 @@ from obs_conformance.fixtures.readback import (
     read_series,
     since_sent,
 )
+from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.metrics]
 

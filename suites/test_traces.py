@@ -11,9 +11,9 @@ from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient
 from obs_conformance.clients.traces import Span, TraceStore
 from obs_conformance.envconf import Environment
-from obs_conformance.fixtures.ahead import Sending, sends_ahead
 from obs_conformance.fixtures.emitters import SentTrace
 from obs_conformance.fixtures.readback import read_promql, read_trace, since_sent
+from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.traces]
 

@@ -1,4 +1,4 @@
-"""Sends ahead (fixtures/ahead.py) and the fixed shares (fixtures/scheduling.py), in a throwaway suite.
+"""Sends ahead (fixtures/sends_ahead.py) and the fixed shares (fixtures/scheduling.py), in a throwaway suite.
 
 Each check's send happens once, in the process that runs the check, before that process runs
 its first check; the check gets what its send returned and the same probe id; a failed send
@@ -17,7 +17,7 @@ pytest_plugins = ["pytester"]
 CONFTEST = """
 import pytest
 
-pytest_plugins = ("obs_conformance.fixtures.scheduling", "obs_conformance.fixtures.ahead")
+pytest_plugins = ("obs_conformance.fixtures.scheduling", "obs_conformance.fixtures.sends_ahead")
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +36,7 @@ import time
 
 import pytest
 
-from obs_conformance.fixtures.ahead import sends_ahead
+from obs_conformance.fixtures.sends_ahead import sends_ahead
 
 
 def log(path, what, nodeid):
