@@ -37,6 +37,7 @@ tools:
 lint: deps
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 typecheck: deps
 	$(PYTHON) -m mypy
