@@ -8,6 +8,7 @@ error names Prometheus, the URL and what came back.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,54 @@ class Target:
     health: str
     last_error: str
     scrape_interval: str
+
+
+# functions whose argument matching nothing makes them return a series: a selector there is not dead
+ABSENCE_FUNCTIONS = ("absent", "absent_over_time")
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One vector selector of a parsed expression, as Prometheus' own parser (/api/v1/parse_query) read it."""
+
+    matchers: tuple[tuple[str, str, str], ...]  # (label, operator, value), the name as __name__
+    in_absence: bool = False  # under absent()/absent_over_time(): matching nothing is what makes it answer
+
+    @property
+    def metric(self) -> str:
+        return self.label("__name__") or ""
+
+    def label(self, name: str) -> str | None:
+        """The value an equality matcher on ``name`` requires, or None."""
+        return next((value for label, op, value in self.matchers if label == name and op == "="), None)
+
+    @property
+    def text(self) -> str:
+        """The selector as PromQL (``name{label="v"}``), what /api/v1/series takes as ``match[]``."""
+        rest = [(n, op, v) for n, op, v in self.matchers if not (n == "__name__" and op == "=")]
+        inner = ", ".join(f"{n}{op}{json.dumps(v, ensure_ascii=False)}" for n, op, v in rest)
+        if not self.metric:
+            return f"{{{inner}}}"
+        return f"{self.metric}{{{inner}}}" if inner else self.metric
+
+
+def selectors_of(ast: Any, in_absence: bool = False) -> list[Selector]:
+    """Every vector selector of a /api/v1/parse_query tree (prometheus web/api/v1/translate_ast.go), in order.
+
+    Matrix selectors carry their vector selector's matchers; subqueries, calls, aggregations,
+    binary and unary expressions are walked; literals have none.
+    """
+    if not isinstance(ast, dict):
+        return []
+    kind = ast.get("type")
+    if kind in ("vectorSelector", "matrixSelector"):
+        matchers = tuple((str(m["name"]), str(m["type"]), str(m["value"])) for m in ast.get("matchers") or [])
+        return [Selector(matchers, in_absence)]
+    if kind == "call":
+        absence = in_absence or ast.get("func", {}).get("name") in ABSENCE_FUNCTIONS
+        return [s for arg in ast.get("args") or [] for s in selectors_of(arg, absence)]
+    children = [ast.get(key) for key in ("expr", "param", "lhs", "rhs")]
+    return [s for child in children for s in selectors_of(child, in_absence)]
 
 
 class PrometheusClient(HttpBackend):
@@ -124,6 +173,28 @@ class PrometheusClient(HttpBackend):
         """Every loaded rule, each with its group name added."""
         groups = self._data("/api/v1/rules")["groups"]
         return [{**rule, "group": group["name"]} for group in groups for rule in group["rules"]]
+
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """Every loaded rule group as /api/v1/rules reports it: name, file, ``interval`` (seconds) and rules."""
+        groups: list[dict[str, Any]] = self._data("/api/v1/rules")["groups"]
+        return groups
+
+    def parse_query(self, promql: str) -> Any:
+        """The expression's syntax tree, parsed by Prometheus itself (GET /api/v1/parse_query)."""
+        return self._data("/api/v1/parse_query", {"query": promql})
+
+    def selectors(self, promql: str) -> list[Selector]:
+        """The vector selectors of ``promql``, by Prometheus' own parser: never a hand-written PromQL parser."""
+        return selectors_of(self.parse_query(promql))
+
+    def series_url(self, match: str) -> str:
+        """The request a failure message shows (selector left readable)."""
+        return f"{self.url('/api/v1/series')}?match[]={match}"
+
+    def has_series(self, match: str, start: float, end: float) -> bool:
+        """Whether ``match`` selects at least one series with samples between ``start`` and ``end`` (limit 1)."""
+        params = {"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}", "limit": "1"}
+        return bool(self._data("/api/v1/series", params))
 
     def config(self) -> dict[str, Any]:
         parsed: dict[str, Any] = yaml.safe_load(self._data("/api/v1/status/config")["yaml"])
