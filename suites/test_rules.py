@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient
+from obs_conformance.deployer.toolchain.tools import Tool
 from obs_conformance.envconf import Environment
 from obs_conformance.fixtures.readback import on_prometheus_clock
 
@@ -76,12 +76,10 @@ def test_promtool_rule_unit_tests(
             f"{env.target} target: rule files are only readable where the stack runs as processes "
             "(clusters hold them in PrometheusRules)"
         )
-    promtool: str = request.getfixturevalue("promtool")  # built only where it runs
+    promtool: Tool = request.getfixturevalue("promtool")  # built only where it runs
     rule_files = [str(Path(f)) for f in prometheus.config().get("rule_files", [])]
     assert rule_files, "Prometheus: runs with no rule_files"
     tests = tmp_path / "rules_test.yml"
     tests.write_text(RULE_TESTS.read_text().replace("RULE_FILES", ", ".join(rule_files)))
-    done = subprocess.run(
-        [promtool, "test", "rules", str(tests)], capture_output=True, text=True, timeout=60, check=False
-    )
+    done = promtool("test", "rules", str(tests)).run(timeout=60)
     assert done.returncode == 0, f"promtool test rules on {rule_files} failed:\n{done.stdout}{done.stderr}"

@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 
 from obs_conformance.deployer import pins
-from obs_conformance.deployer.cluster.chart_render import Release, lint, releases, template_text
+from obs_conformance.deployer.cluster.chart_render import lint, template_text
 from obs_conformance.deployer.cluster.manifests import render_cluster
-from obs_conformance.deployer.cluster.plan import up_plan
+from obs_conformance.deployer.cluster.plan import Release, releases, up_plan
 from obs_conformance.deployer.engine.layout import REPO_ROOT
 from obs_conformance.deployer.toolchain.charts import ChartSource, load_all
 from obs_conformance.deployer.toolchain.gobuild import cache_dir
@@ -149,15 +149,13 @@ def parsed_documents(text: str) -> list[dict[str, Any]]:
     return docs
 
 
-def _templated(binary: Path, release: Release) -> list[dict[str, Any]]:
-    return parsed_documents(
-        _cached("template", release, lambda: template_text(binary, release, pins.KUBERNETES_VERSION))
-    )
+def _templated(release: Release) -> list[dict[str, Any]]:
+    return parsed_documents(_cached("template", release, lambda: template_text(release, pins.KUBERNETES_VERSION)))
 
 
 def lint_output(release: Release) -> str:
     """``helm lint --strict`` of the release's chart and values (an error raises RenderError, never cached)."""
-    return _cached("lint", release, lambda: lint(helm(), release, pins.KUBERNETES_VERSION))
+    return _cached("lint", release, lambda: lint(release, pins.KUBERNETES_VERSION))
 
 
 @functools.cache
@@ -169,7 +167,6 @@ def rendered(name: str) -> ClusterRender:
     files.write()
     steps = up_plan(env, files, require_secrets=True, charts=CHARTS)
     result = ClusterRender(env, directory, files.files, {r.name: r for r in releases(steps)})
-    binary = helm()
     for release in result.releases.values():
-        result.manifests[release.name] = _templated(binary, release)
+        result.manifests[release.name] = _templated(release)
     return result

@@ -238,3 +238,36 @@ def test_kind_uses_a_self_signed_issuer_and_the_slack_mock(deployer: Deployer) -
     }
     expected = hashlib.sha256(json.dumps(manifest).encode()).hexdigest()
     assert expected in [c["stdin_sha256"] for c in deployer.calls()]
+
+
+def _applied_and_released(calls: list[dict[str, Any]], verb: tuple[str, ...], helm_verb: tuple[str, ...]) -> set[str]:
+    """The manifest files a run handed kubectl after ``verb`` (``-f FILE``) and the releases it handed helm."""
+    found = set()
+    for call in calls:
+        argv = call["argv"]
+        for at in range(len(argv) - len(verb) + 1):
+            if tuple(argv[at : at + len(verb)]) == verb and argv[0] == "kubectl" and argv[at + len(verb)] == "-f":
+                path = argv[at + len(verb) + 1]
+                if path != "-":  # a Secret on stdin
+                    found.add(f"manifest {Path(path).name}")
+            if tuple(argv[at : at + len(helm_verb)]) == helm_verb and argv[0] == "helm":
+                found.add(f"release {argv[at + len(helm_verb)]}")
+    return found
+
+
+@pytest.mark.parametrize("env", ["dev", "kind"])
+def test_diff_covers_every_manifest_and_release_up_applies(deployer: Deployer, env: str) -> None:
+    """``up`` and ``diff`` walk one list of steps: whatever ``up`` applies from a file or installs,
+    ``diff`` compares (the Secrets piped on stdin excepted: their values are never shown)."""
+    no_hook = {"SLACK_WEBHOOK_URL": ""} if env == "kind" else {}  # kind: the in-cluster Slack mock
+    up = deployer.call("up", "--env", env, **no_hook)
+    assert up.returncode == 0, up.stderr
+    applied = _applied_and_released(deployer.calls(), ("apply",), ("upgrade", "--install"))
+    diff = deployer.call("diff", "--env", env, **no_hook)
+    assert diff.returncode == 0, diff.stderr
+    compared = _applied_and_released(deployer.calls(), ("diff",), ("diff", "upgrade"))
+    assert compared == applied
+    assert {"manifest namespace.yaml", "manifest conformance-rules.yaml", "release prom-stack"} <= applied
+    if env == "kind":
+        assert "manifest postgres.yaml" in applied
+    assert not any(call["stdin_sha256"] for call in deployer.calls()), "diff never pipes a Secret"

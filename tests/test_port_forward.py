@@ -64,7 +64,7 @@ def stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_commands_forward_each_backend_service(tmp_path: Path) -> None:
     env = load_environment(str(kind_env_with_local_urls(tmp_path)), environ={})
-    services = [argv[argv.index("port-forward") + 1] for argv, _ in forward_commands(env)]
+    services = [command.argv[command.argv.index("port-forward") + 1] for command, _ in forward_commands(env)]
     assert services == [
         "svc/prom-stack-kube-prometheus-prometheus",
         "svc/prom-stack-kube-prometheus-alertmanager",
@@ -73,7 +73,9 @@ def test_commands_forward_each_backend_service(tmp_path: Path) -> None:
         "svc/otel-collector-collector",
         "svc/otel-collector-collector",
     ]
-    assert all(argv[:3] == ["kubectl", "--context", "kind-obs-conformance"] for argv, _ in forward_commands(env))
+    assert all(
+        command.argv[:3] == ("kubectl", "--context", "kind-obs-conformance") for command, _ in forward_commands(env)
+    )
 
 
 @pytest.mark.usefixtures("stand_in")

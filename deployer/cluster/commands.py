@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from obs_conformance.deployer import pins
-from obs_conformance.deployer.cluster.chart_render import RenderError, releases, template
+from obs_conformance.deployer.cluster.chart_render import RenderError, template
 from obs_conformance.deployer.cluster.manifests import RenderedSet, render_cluster
-from obs_conformance.deployer.cluster.plan import Command, Step, Tools, down_plan, up_plan
+from obs_conformance.deployer.cluster.plan import Action, Step, Tools, down_plan, releases, up_plan
 from obs_conformance.deployer.cluster.runner import DeployError, Runner
 from obs_conformance.deployer.engine.layout import REPO_ROOT
 from obs_conformance.deployer.toolchain.charts import ChartError, ChartSource
-from obs_conformance.deployer.toolchain.helm_build import build_helm
 from obs_conformance.envconf import Environment
 
 
@@ -52,10 +50,9 @@ def _template(env: Environment, rendered: RenderedSet, charts: ChartSource, out:
     with tempfile.TemporaryDirectory(prefix="obsconf-plan-") as scratch:
         scratch_set = RenderedSet(Path(scratch), rendered.files)
         scratch_set.write()
-        helm = build_helm()
         for release in releases(_steps(env, scratch_set, charts, require_secrets=False)):
             try:
-                objects = template(helm, release, pins.KUBERNETES_VERSION)
+                objects = template(release, pins.KUBERNETES_VERSION)
             except RenderError as e:
                 raise DeployError(env.mask(str(e))) from e
             kinds = sorted({str(o.get("kind")) for o in objects})
@@ -83,33 +80,27 @@ def plan(
             out(env.mask(text))
 
 
+def diff_actions(steps: list[Step], helm_diff: bool) -> list[Action]:
+    """What ``diff`` runs: for every action of ``up``'s steps, its diff (``kubectl diff`` of each
+    manifest it applies; ``helm diff upgrade`` of each release when ``helm_diff``). Secrets piped on
+    stdin are not compared: their values are never shown."""
+    return [
+        Action(action.diff)
+        for step in steps
+        for action in step.actions
+        if action.diff is not None and (helm_diff or action.release is None)
+    ]
+
+
 def diff(env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None) -> None:
-    """``kubectl diff`` for raw manifests; ``helm diff`` for releases where the plugin is installed."""
+    """``kubectl diff`` for raw manifests; ``helm diff`` for releases where helm (and its plugin) is installed."""
     rendered = _checked(env)
     rendered.write()
-    tools = Tools(env)
-    commands: list[Command] = [
-        Command(("kubectl", *tools.kube, "diff", "-f", str(rendered.path(name))))
-        for name in (
-            "cluster-issuer.yaml",
-            "otel-collector.yaml",
-            "instrumentation.yaml",
-            "service-monitors.yaml",
-            "tempo-ingress.yaml",
-        )
-    ]
-    if shutil.which("helm"):
-        for step in _steps(env, rendered, charts or ChartSource(), require_secrets=False):
-            for command in step.commands:
-                if command.argv[0] == "helm" and "upgrade" in command.argv:
-                    argv = list(command.argv)
-                    at = argv.index("upgrade")
-                    cleaned = [a for a in argv[at + 1 :] if a not in {"--install", "--wait", "--create-namespace"}]
-                    commands.append(Command(("helm", *argv[1:at], "diff", "upgrade", *cleaned)))
+    tools = Tools(env, charts)
     runner = Runner(env, out)
-    for command in commands:
+    for action in diff_actions(_steps(env, rendered, tools.charts, require_secrets=False), tools.helm.on_path()):
         try:
-            runner.run([Step(0, "diff", (command,))])
+            runner.run([Step(0, "diff", (action,))])
         except DeployError as e:
             # kubectl diff exits 1 when there are differences: that is the answer, not a failure
             out(f"  {e}")

@@ -1,8 +1,11 @@
-"""The design's deploy steps as data: commands a runner executes or a plan prints.
+"""The design's deploy steps as data: actions whose commands a runner executes or a plan prints.
 
 Building the plan touches nothing, so ``plan`` and ``up`` print the very same
 commands, and two ``up`` runs issue identical command lists (idempotent by
-construction: ``helm upgrade --install`` and ``kubectl apply``, never create).
+construction: ``helm upgrade --install`` and ``kubectl apply``, never create). Each action
+also says how ``diff`` compares it, and a helm release is a :class:`Release` that makes its
+own commands, so ``up``, ``plan``, ``diff`` and the offline renders walk the same list and
+nothing reads a command line back.
 """
 
 from __future__ import annotations
@@ -20,32 +23,55 @@ from obs_conformance.deployer.cluster.manifests import (
     POSTGRES_SECRET,
     SLACK_SECRET,
     RenderedSet,
-    target,
 )
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.toolchain.charts import ChartSource
+from obs_conformance.deployer.toolchain.tools import Command, Helm, KubeTools, Tool, pinned_helm
 from obs_conformance.envconf import Environment, Secret
 from obs_conformance.envconf.stack_facts import PVCS as STACK_PVCS
 
 PVCS = tuple(STACK_PVCS.values())
 KIND_SLACK_MOCK_URL = "http://slack-mock.obs-conformance-test.svc:8080/services/TKIND/BKIND/kind-mock-hook"
+kind = Tool("kind")
 
 
 @dataclass(frozen=True)
-class Command:
-    """One helm/kubectl/kind call; ``stdin`` (a Secret manifest) is never printed."""
+class Release:
+    """One helm release of the plan: it makes its own ``upgrade --install``, ``diff`` and ``template``."""
 
-    argv: tuple[str, ...]
-    stdin: Secret | None = None
-    skip_if_listed: tuple[tuple[str, ...], str] | None = None  # (probe argv, name): skip when probe lists name
+    name: str
+    chart: tuple[str, ...]  # the chart reference (ChartSource.reference)
+    namespace: str
+    values: tuple[str, ...]  # --values FILE options
+
+    def install(self, helm: Helm) -> Command:
+        return helm.upgrade_install(self.name, self.chart, self.namespace, self.values, pins.HELM_TIMEOUT)
+
+    def diff(self, helm: Helm) -> Command:
+        return helm.diff_upgrade(self.name, self.chart, self.namespace, self.values, pins.HELM_TIMEOUT)
+
+    def template(self, kube_version: str) -> Command:
+        return pinned_helm().template(self.name, self.chart, self.namespace, kube_version, self.values)
+
+    def lint(self, kube_version: str) -> Command:
+        return pinned_helm().lint(self.chart, self.namespace, kube_version, self.values)
+
+
+@dataclass(frozen=True)
+class Action:
+    """What a step does: the command ``up`` runs and the one ``diff`` runs for it (None: nothing to
+    compare, e.g. a Secret piped on stdin, whose values are never shown), so both walk one list."""
+
+    command: Command
+    diff: Command | None = None
+    release: Release | None = None
+    skip_if_listed: tuple[Command, str] | None = None  # (probe, name): skip when the probe lists name
 
     def shown(self) -> str:
-        text = " ".join(self.argv)
-        if self.stdin is not None:
-            text += " < (Secret manifest, values ****)"
+        text = self.command.shown()
         if self.skip_if_listed is not None:
             probe, name = self.skip_if_listed
-            text += f"   # only if `{' '.join(probe)}` does not list {name}"
+            text += f"   # only if `{probe.shown()}` does not list {name}"
         return text
 
 
@@ -53,7 +79,7 @@ class Command:
 class Step:
     number: int
     title: str
-    commands: tuple[Command, ...] = field(default_factory=tuple)
+    actions: tuple[Action, ...] = field(default_factory=tuple)
 
 
 def _secret_manifest(name: str, namespace: str, data: dict[str, str]) -> Secret:
@@ -68,38 +94,31 @@ def _secret_manifest(name: str, namespace: str, data: dict[str, str]) -> Secret:
 
 
 class Tools:
-    """helm and kubectl with the env's context, so every command targets the same cluster."""
+    """helm and kubectl with the env's kubeconfig and context, so every command targets the same cluster."""
 
     def __init__(self, env: Environment, charts: ChartSource | None = None) -> None:
-        context = str(env.values.get("KUBE_CONTEXT", ""))
-        kubeconfig = (
-            ("--kubeconfig", str(env.repo_path("KUBECONFIG_FILE"))) if env.values.get("KUBECONFIG_FILE") else ()
-        )
-        self.kube = (*kubeconfig, *(("--context", context) if context else ()))
-        self.helm_ctx = (*kubeconfig, *(("--kube-context", context) if context else ()))
+        kube = KubeTools.of(env)
+        self.kubectl = kube.kubectl
+        self.helm = kube.helm
         self.charts = charts or ChartSource()
 
-    def apply(self, path: str) -> Command:
-        return Command(("kubectl", *self.kube, "apply", "-f", path))
+    def apply(self, path: str) -> Action:
+        return Action(self.kubectl.apply(path), diff=self.kubectl.diff(path))
 
-    def apply_secret(self, secret: Secret) -> Command:
-        return Command(("kubectl", *self.kube, "apply", "-f", "-"), stdin=secret)
+    def apply_secret(self, secret: Secret) -> Action:
+        return Action(self.kubectl.apply_stdin(secret))
 
-    def helm(self, release: str, chart_name: str, namespace: str, *values: str) -> Command:
-        return Command(
-            (
-                "helm", *self.helm_ctx, "upgrade", "--install", release, *self.charts.reference(chart_name),
-                "--namespace", namespace, "--create-namespace", "--wait", "--timeout", pins.HELM_TIMEOUT, *values,
-            )
-        )  # fmt: skip
+    def install(self, name: str, chart_name: str, namespace: str, *values: str) -> Action:
+        release = Release(name, self.charts.reference(chart_name), namespace, values)
+        return Action(release.install(self.helm), diff=release.diff(self.helm), release=release)
 
 
 def slack_webhook(env: Environment) -> Secret:
     """The production webhook from the secrets; on kind, the in-cluster Slack mock; on kwok (whose
     Alertmanager never runs) a hook of the local Slack mock."""
-    if env.target == "kind" and "SLACK_WEBHOOK_URL" not in env.secrets:
+    if env.profile.in_cluster_slack_mock and "SLACK_WEBHOOK_URL" not in env.secrets:
         return Secret(KIND_SLACK_MOCK_URL)
-    if env.target == "kwok" and "SLACK_WEBHOOK_URL" not in env.secrets:
+    if env.profile.local_slack_mock and "SLACK_WEBHOOK_URL" not in env.secrets:
         return Secret(f"{env.text('SLACK_MOCK_URL')}/services/TKWOK/BKWOK/kwok-mock-hook")
     return env.secret("SLACK_WEBHOOK_URL")
 
@@ -132,7 +151,7 @@ def up_plan(
     PostgreSQL ``POSTGRES_HOST`` names before its exporter (8).
     """
     tools = Tools(env, charts)
-    profile = target(env)
+    profile = env.profile
     ns = env.text("NAMESPACE")
 
     def f(name: str) -> str:
@@ -142,30 +161,32 @@ def up_plan(
     steps: list[Step] = []
     if profile.kind_cluster:
         cluster = env.text("CLUSTER_NAME")
-        probe = ("kind", "get", "clusters")
-        create = Command(
-            ("kind", "create", "cluster", "--name", cluster, "--config", f(KIND_CLUSTER), "--wait", "180s"),
+        probe = kind("get", "clusters")
+        create = Action(
+            kind("create", "cluster", "--name", cluster, "--config", f(KIND_CLUSTER), "--wait", "180s"),
             skip_if_listed=(probe, cluster),
         )
         steps.append(Step(0, "create the kind cluster if absent", (create,)))
     webhook = (
-        slack_webhook(env) if require_secrets or env.target == "kind" else _secret(env, "SLACK_WEBHOOK_URL", False)
+        slack_webhook(env)
+        if require_secrets or profile.in_cluster_slack_mock
+        else _secret(env, "SLACK_WEBHOOK_URL", False)
     )
-    if env.target == "kwok" and require_secrets and "POSTGRES_EXPORTER_PASSWORD" not in env.secrets:
+    if profile.generated_postgres_password and require_secrets and "POSTGRES_EXPORTER_PASSWORD" not in env.secrets:
         password = kwok_postgres_password()
     else:
         password = _secret(env, "POSTGRES_EXPORTER_PASSWORD", require_secrets)
     slack = _secret_manifest(SLACK_SECRET, ns, {"url": webhook.reveal()})
     postgres = _secret_manifest(POSTGRES_SECRET, ns, {"password": password.reveal()})
-    issuer: tuple[Command, ...] = (tools.apply(f("cluster-issuer.yaml")),)
+    issuer: tuple[Action, ...] = (tools.apply(f("cluster-issuer.yaml")),)
     if profile.cert_manager:
         issuer = (
-            tools.helm("cert-manager", "cert-manager", CERT_MANAGER_NAMESPACE, "--values", f(CERT_MANAGER_VALUES)),
+            tools.install("cert-manager", "cert-manager", CERT_MANAGER_NAMESPACE, "--values", f(CERT_MANAGER_VALUES)),
             *issuer,
         )
-    exporter: tuple[Command, ...] = (
+    exporter: tuple[Action, ...] = (
         tools.apply_secret(postgres),
-        tools.helm(
+        tools.install(
             "postgres-exporter", "prometheus-postgres-exporter", ns, "--values", f("postgres-exporter-values.yaml")
         ),
     )
@@ -174,17 +195,17 @@ def up_plan(
     steps += [
         Step(3, "create the namespace", (tools.apply(f("namespace.yaml")),)),
         Step(4, f"install ingress-nginx with class {ingress_class}", (
-            tools.helm("ingress-nginx", "ingress-nginx", "ingress-nginx", "--values", f("ingress-nginx-values.yaml")),
+            tools.install("ingress-nginx", "ingress-nginx", "ingress-nginx", "--values", f("ingress-nginx-values.yaml")),
         )),
         Step(5, ("install cert-manager and " if profile.cert_manager else "")
              + f"apply the ClusterIssuer {env.text('CLUSTER_ISSUER')}", issuer),
         Step(6, "install kube-prometheus-stack (release prom-stack)", (
             tools.apply_secret(slack),
-            tools.helm("prom-stack", "kube-prometheus-stack", ns, "--values", f("prometheus-values.yaml")),
+            tools.install("prom-stack", "kube-prometheus-stack", ns, "--values", f("prometheus-values.yaml")),
         )),
         Step(7, "install the OpenTelemetry operator, the collector and the instrumentation", (
-            tools.helm("opentelemetry-operator", "opentelemetry-operator", ns,
-                       "--values", f("opentelemetry-operator-values.yaml")),
+            tools.install("opentelemetry-operator", "opentelemetry-operator", ns,
+                          "--values", f("opentelemetry-operator-values.yaml")),
             tools.apply(f("otel-collector.yaml")),
             tools.apply(f("instrumentation.yaml")),
         )),
@@ -194,10 +215,10 @@ def up_plan(
             tools.apply(f("conformance-rules.yaml")),
         )),
         Step(10, "install loki-stack (release loki-stack)", (
-            tools.helm("loki-stack", "loki-stack", ns, "--values", f("loki-values.yaml")),
+            tools.install("loki-stack", "loki-stack", ns, "--values", f("loki-values.yaml")),
         )),
         Step(11, "install tempo and its ingress", (
-            tools.helm("tempo", "tempo", ns, "--values", f("tempo-values.yaml")),
+            tools.install("tempo", "tempo", ns, "--values", f("tempo-values.yaml")),
             tools.apply(f("tempo-ingress.yaml")),
         )),
     ]  # fmt: skip
@@ -213,13 +234,11 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
     tools = Tools(env)
     ns = env.text("NAMESPACE")
 
-    def uninstall(release: str, namespace: str = ns) -> Command:
-        return Command(
-            ("helm", *tools.helm_ctx, "uninstall", release, "--namespace", namespace, "--wait", "--ignore-not-found")
-        )
+    def uninstall(release: str, namespace: str = ns) -> Action:
+        return Action(tools.helm.uninstall(release, namespace))
 
-    def delete(name: str) -> Command:
-        return Command(("kubectl", *tools.kube, "delete", "--ignore-not-found", "-f", str(rendered.path(name))))
+    def delete(name: str) -> Action:
+        return Action(tools.kubectl.delete(str(rendered.path(name))))
 
     steps = [
         Step(11, "remove tempo", (delete("tempo-ingress.yaml"), uninstall("tempo"))),
@@ -228,7 +247,7 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
             delete("conformance-rules.yaml"), delete("service-monitors.yaml"),
         )),
         Step(8, "remove the Postgres exporter", (
-            uninstall("postgres-exporter"), *((delete(POSTGRES_MANIFEST),) if target(env).own_postgres else ()),
+            uninstall("postgres-exporter"), *((delete(POSTGRES_MANIFEST),) if env.profile.own_postgres else ()),
         )),
         Step(7, "remove the collector, instrumentation and operator", (
             delete("instrumentation.yaml"), delete("otel-collector.yaml"), uninstall("opentelemetry-operator"),
@@ -237,7 +256,12 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
     ]  # fmt: skip
     kept = list(PVCS)
     if delete_data:
-        pvc_delete = Command(("kubectl", *tools.kube, "delete", "pvc", "--namespace", ns, "--ignore-not-found", *PVCS))
+        pvc_delete = Action(tools.kubectl("delete", "pvc", "--namespace", ns, "--ignore-not-found", *PVCS))
         steps.append(Step(12, "delete the data (--delete-data)", (pvc_delete,)))
         kept = []
     return steps, kept
+
+
+def releases(steps: list[Step]) -> list[Release]:
+    """The helm releases of a plan, in the order ``up`` installs them."""
+    return [action.release for step in steps for action in step.actions if action.release is not None]

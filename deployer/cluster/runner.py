@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Callable
 
-from obs_conformance.deployer.cluster.plan import Command, Step
-from obs_conformance.deployer.toolchain import kube_build
-from obs_conformance.deployer.toolchain.helm_build import build_helm
+from obs_conformance.deployer.cluster.plan import Action, Step
+from obs_conformance.deployer.toolchain.run import Completed, TimeoutExpired
+from obs_conformance.deployer.toolchain.tools import Command
 from obs_conformance.envconf import Environment
 
 COMMAND_TIMEOUT = 15 * 60.0
@@ -28,50 +26,38 @@ class Runner:
     def _masked(self, text: str) -> str:
         return self.env.mask(text)
 
-    def _argv(self, command: Command) -> list[str]:
-        """helm from PATH, else the project's pinned build (so a machine without helm can deploy);
-        kubectl likewise, and always the pinned one for the kwok target (its API server's version)."""
-        argv = list(command.argv)
-        if argv[0] == "helm" and shutil.which("helm") is None:
-            argv[0] = str(build_helm())
-        if argv[0] == "kubectl" and (self.env.target == "kwok" or shutil.which("kubectl") is None):
-            argv[0] = str(kube_build.kubectl())
-        return argv
-
-    def _execute(self, command: Command) -> subprocess.CompletedProcess[str]:
+    def _execute(self, command: Command, shown: str) -> Completed:
+        """The command's binary is the tool's to choose (PATH, else or always the pinned build)."""
         try:
-            return subprocess.run(
-                self._argv(command),
-                input=command.stdin.reveal() if command.stdin is not None else None,
-                capture_output=True, text=True, timeout=COMMAND_TIMEOUT, check=False,
-            )  # fmt: skip
+            return command.run(timeout=COMMAND_TIMEOUT)
         except FileNotFoundError as e:
-            raise DeployError(f"`{command.argv[0]}` is not installed (needed for: {command.shown()})") from e
-        except subprocess.TimeoutExpired as e:
-            raise DeployError(f"timed out after {COMMAND_TIMEOUT:.0f}s: {self._masked(command.shown())}") from e
+            raise DeployError(f"`{command.argv[0]}` is not installed (needed for: {shown})") from e
+        except TimeoutExpired as e:
+            raise DeployError(f"timed out after {COMMAND_TIMEOUT:.0f}s: {self._masked(shown)}") from e
 
-    def _skip(self, command: Command) -> bool:
-        if command.skip_if_listed is None or self.dry_run:
+    def _skip(self, action: Action) -> bool:
+        if action.skip_if_listed is None or self.dry_run:
             return False
-        probe, name = command.skip_if_listed
-        listed = self._execute(Command(probe)).stdout.split()
+        probe, name = action.skip_if_listed
+        listed = self._execute(probe, probe.shown()).stdout.split()
         return name in listed
 
     def run(self, steps: list[Step]) -> None:
         for step in steps:
             start = time.monotonic()
             self.out(f"step {step.number}: {step.title}")
-            for command in step.commands:
-                self.out(f"  $ {self._masked(command.shown())}")
+            for action in step.actions:
+                shown = action.shown()
+                self.out(f"  $ {self._masked(shown)}")
                 if self.dry_run:
                     continue
-                if self._skip(command):
+                if self._skip(action):
                     self.out("    already there, skipped")
                     continue
-                done = self._execute(command)
+                done = self._execute(action.command, shown)
                 if done.returncode != 0:
                     raise DeployError(
-                        f"step {step.number} ({step.title}) failed: {self._masked(command.shown())} "
+                        f"step {step.number} ({step.title}) failed: {self._masked(shown)} "
                         f"exited {done.returncode}: {self._masked(done.stderr.strip()[-800:])}"
                     )
                 for line in self._masked(done.stdout).strip().splitlines()[-3:]:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 
 from obs_conformance.deployer.render import render
-from obs_conformance.envconf import Environment
+from obs_conformance.deployer.toolchain.tools import Command, Kubectl, KubeTools
+from obs_conformance.envconf import Environment, Secret
 from obs_conformance.slack_mock import server
 
 PYTHON_IMAGE = "python:3.11-slim"
@@ -33,41 +34,29 @@ def manifests(env: Environment, token: str) -> str:
     )
 
 
-def kubectl(env: Environment) -> list[str]:
-    context = str(env.values.get("KUBE_CONTEXT", ""))
-    return ["kubectl", *(["--context", context] if context else [])]
+def kubectl(env: Environment) -> Kubectl:
+    return KubeTools.of(env).kubectl
 
 
-def setup_commands(env: Environment) -> list[list[str]]:
-    """Applied from stdin (the manifest holds the hook URL), then waited for."""
+def setup_commands(env: Environment, manifest: str) -> list[Command]:
+    """Applied from stdin (the manifest holds the hook URL, so it is never printed), then waited for."""
     namespace = env.text("TEST_NAMESPACE")
     return [
-        [*kubectl(env), "apply", "-f", "-"],
-        [*kubectl(env), "-n", namespace, "rollout", "status", "deployment/slack-mock", "--timeout=180s"],
+        kubectl(env).apply_stdin(Secret(manifest)),
+        kubectl(env)("-n", namespace, "rollout", "status", "deployment/slack-mock", "--timeout=180s"),
     ]
 
 
-def port_forward_command(env: Environment, local_port: int) -> list[str]:
-    return [
-        *kubectl(env),
-        "-n",
-        env.text("TEST_NAMESPACE"),
-        "port-forward",
-        "svc/slack-mock",
-        f"{local_port}:{SERVICE_PORT}",
-    ]
+def port_forward_command(env: Environment, local_port: int) -> Command:
+    return kubectl(env)(
+        "-n", env.text("TEST_NAMESPACE"), "port-forward", "svc/slack-mock", f"{local_port}:{SERVICE_PORT}"
+    )
 
 
-def teardown_commands(env: Environment) -> list[list[str]]:
+def teardown_commands(env: Environment) -> list[Command]:
     # waits: a namespace still terminating would make the next session's apply fail
     return [
-        [
-            *kubectl(env),
-            "delete",
-            "namespace",
-            env.text("TEST_NAMESPACE"),
-            "--ignore-not-found",
-            "--wait=true",
-            "--timeout=120s",
-        ]
+        kubectl(env)(
+            "delete", "namespace", env.text("TEST_NAMESPACE"), "--ignore-not-found", "--wait=true", "--timeout=120s"
+        )
     ]

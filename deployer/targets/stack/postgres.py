@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import subprocess
 from pathlib import Path
 
 from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.toolchain.run import run
 
 TIMEOUT = 120.0
 
@@ -49,7 +49,7 @@ def init_cluster(bin_dir: str, data: Path, socket_dir: Path) -> None:
         "-E",
         "UTF8",
     ]
-    done = subprocess.run(argv, user=user, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    done = run(argv, user=user, timeout=TIMEOUT)
     if done.returncode != 0:
         raise StackError(f"postgresql: initdb failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
 
@@ -78,7 +78,7 @@ def ensure_role(bin_dir: str, socket_dir: Path, port: int, role: str, password: 
         "-d",
         "postgres",
     ]
-    done = subprocess.run(argv, input=sql, user=run_as(), capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    done = run(argv, input=sql, user=run_as(), timeout=TIMEOUT)
     if done.returncode != 0:
         raise StackError(
             f"postgresql: creating role {role} failed (exit {done.returncode}): {done.stderr.strip()[-400:]}"
