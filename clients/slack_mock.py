@@ -1,7 +1,8 @@
-"""Client of the Slack mock's read API: the messages it recorded, filtered by run id."""
+"""Client of the Slack mock's read API: the messages it recorded, filtered by run id and by arrival."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ class SlackMessage:
     username: str
     text: str
     attachments: list[dict[str, Any]] = field(default_factory=list)
+    received_at: float = 0.0  # Unix seconds, on the mock's clock
 
     @property
     def all_text(self) -> str:
@@ -31,8 +33,12 @@ class SlackMessage:
 class SlackMockClient(HttpBackend):
     component = "Slack mock"
 
-    def messages(self, contains: str = "") -> list[SlackMessage]:
-        body = self.get_json("/api/messages", {"contains": contains} if contains else None)
+    def messages(self, contains: str = "", since: float | None = None) -> list[SlackMessage]:
+        """Recorded messages with ``contains`` in them; with ``since`` (the mock's clock), only those received then or later."""
+        params = {"contains": contains} if contains else {}
+        if since is not None:
+            params["since"] = f"{since:.6f}"
+        body = self.get_json("/api/messages", params or None)
         return [
             SlackMessage(
                 hook=m["hook"],
@@ -40,9 +46,28 @@ class SlackMockClient(HttpBackend):
                 username=m.get("username", ""),
                 text=m.get("text", ""),
                 attachments=m.get("attachments", []),
+                received_at=float(m.get("received_at", 0.0)),
             )
             for m in body["messages"]
         ]
+
+    def on_mock_clock(self, when: float) -> float:
+        """``when`` (this machine's clock, Unix seconds) on the mock's clock (a pod's, on clusters).
+
+        The offset comes from the quickest of a few reads of the mock's ``now``, at the middle of
+        its round trip, as for Prometheus' clock (fixtures/readback.on_prometheus_clock).
+        """
+        best: tuple[float, float] | None = None  # (round trip, offset)
+        for _ in range(5):
+            before = time.time()
+            now = float(self.get_json("/api/messages", {"since": "inf"})["now"])
+            after = time.time()
+            measured = (after - before, now - (before + after) / 2)
+            best = measured if best is None or measured < best else best
+            if best[0] < 0.05:
+                break
+        assert best is not None
+        return when + best[1]
 
     def ready(self) -> bool:
         return self.request("GET", "/healthz").status_code == 200

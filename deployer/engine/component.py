@@ -10,6 +10,7 @@ change restarts it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,9 +40,23 @@ class Rendered:
         return True
 
 
+def _own_module_sources(argv: tuple[str, ...]) -> list[Path]:
+    """The source file of a ``python -m obs_conformance.<module>`` command, so a change to it restarts it."""
+    args = list(argv)
+    if "-m" not in args[:-1]:
+        return []
+    module = args[args.index("-m") + 1]
+    if not module.startswith("obs_conformance."):
+        return []
+    found = importlib.util.find_spec(module)
+    return [Path(found.origin)] if found is not None and found.origin else []
+
+
 def fingerprint(spec: ProcessSpec, configs: list[Rendered]) -> str:
     """Changes when the command or a config the process reads changes, so ``up`` restarts what is stale."""
     digest = hashlib.sha256("\0".join(spec.argv).encode())
+    for source in _own_module_sources(spec.argv):  # the project's own code (the Slack mock) is part of its command
+        digest.update(source.read_bytes())
     for key, value in sorted(spec.env.items()):  # e.g. a changed Postgres password in the DSN
         digest.update(f"{key}={value}".encode())
     for config in configs:
