@@ -1,12 +1,15 @@
-"""The Kubernetes API, read-only: kubeconfig and auth from the kubernetes library, HTTP from requests.
+"""The Kubernetes API: kubeconfig and auth from the kubernetes library, HTTP from requests.
 
 The kubernetes library resolves what a kubeconfig can hold (tokens, client
-certificates, exec plugins such as Scaleway's); the reads themselves are plain
-GETs returning JSON, which keeps the checks typed and the fake API trivial.
+certificates, exec plugins such as Scaleway's); the calls themselves are plain
+requests returning JSON, which keeps the checks typed and the fake API trivial.
+The checks only read; the kwok target's own steps (deployer/targets/kwok) also
+create and server-side apply, as its admin (a client certificate).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -40,6 +43,19 @@ class KubernetesClient(HttpBackend):
         )
         return cls(configuration.host, timeout, session)
 
+    @classmethod
+    def with_client_certificate(cls, server: str, ca: Path, cert: Path, key: Path, timeout: float) -> KubernetesClient:
+        """A client of ``server`` authenticated by a client certificate, trusting only ``ca``
+        (the files are read at each call: a renewed certificate needs no new client)."""
+        session = requests.Session()
+        session.cert = (str(cert), str(key))
+        session.verify = str(ca)
+        return cls(server, timeout, session)
+
+    def with_timeout(self, timeout: float) -> KubernetesClient:
+        """The same client (session, credentials) with another timeout per call."""
+        return type(self)(self.base_url, timeout, self.session)
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         # the cluster's CA on each call: a session's verify loses to REQUESTS_CA_BUNDLE (requests merges
         # environment settings over the session's), and a private CA would then fail verification
@@ -63,3 +79,33 @@ class KubernetesClient(HttpBackend):
 
     def version(self) -> str:
         return str(self.get_json("/version").get("gitVersion", "unknown"))
+
+    def create(self, path: str, document: dict[str, Any]) -> None:
+        """POST ``document`` to the collection at ``path``; one that exists already (409) is left as it is."""
+        try:
+            self.request("POST", path, json=document)
+        except BackendError as e:
+            if e.status != 409:
+                raise
+
+    def apply(self, path: str, document: dict[str, Any], field_manager: str) -> dict[str, Any]:
+        """Server-side apply of ``document`` at ``path`` (the object's URL) as ``field_manager``, taking over
+        fields other managers own; the object as stored."""
+        response = self.request(
+            "PATCH",
+            path,
+            json=document,
+            params={"fieldManager": field_manager, "force": "true"},
+            headers={"Content-Type": "application/apply-patch+yaml"},
+        )
+        applied: dict[str, Any] = response.json()
+        return applied
+
+    def delete(self, path: str) -> int:
+        """DELETE the object at ``path``: the HTTP status (200, 202, or 404 when it was gone already)."""
+        try:
+            return self.request("DELETE", path).status_code
+        except BackendError as e:
+            if e.status == 404:
+                return 404
+            raise

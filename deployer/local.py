@@ -8,21 +8,21 @@ ready-checked against STACK_START_DEADLINE.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
-import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
+from obs_conformance.clients.errors import BackendError, WaitTimeout
+from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer.engine.component import Component, Target
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.engine.processes import ProcessManager, ProcessSpec, probe_ready
 from obs_conformance.deployer.errors import StackError
-from obs_conformance.deployer.toolchain import gobuild
+from obs_conformance.deployer.toolchain import gobuild, locks
 from obs_conformance.deployer.toolchain.progress import log_tail, say
 from obs_conformance.envconf import Environment
-
-_pause = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,7 @@ class LocalStack:
                 stopped = self.processes.stop(spec.name, stop_signal=spec.stop_signal)
                 say(f"{spec.name}: command or config changed, restarting ({stopped})")
             if component.prepare is not None:
-                component.prepare()
+                self._step(spec.name, component.prepare)
             self.processes.start(spec, wanted)
             started.append(spec.name)
             self._after_ready(component)
@@ -94,29 +94,51 @@ class LocalStack:
     def _after_ready(self, component: Component) -> None:
         if component.after_ready is not None:
             self._wait_ready([component.spec])
-            component.after_ready()
+            self._step(component.spec.name, component.after_ready)
+
+    @staticmethod
+    def _step(name: str, step: Callable[[], None]) -> None:
+        """A component's own step: an API refusing it, or a wait of it that timed out, names the component."""
+        try:
+            step()
+        except (BackendError, WaitTimeout) as e:
+            raise StackError(f"{name}: {e}") from e
 
     def _wait_ready(self, specs: list[ProcessSpec]) -> list[ComponentStatus]:
-        deadline = time.monotonic() + self.env.duration("STACK_START_DEADLINE").seconds
-        interval = 0.02
-        while True:
+        """Until every one of ``specs`` is ready; a process that exited ends the wait at once."""
+        last: list[ComponentStatus] = []
+
+        def probe() -> Observation[list[ComponentStatus]]:
+            nonlocal last
             statuses = [self._status(spec) for spec in specs]
-            bad = [s for s in statuses if not s.ready]
-            if not bad:
-                return statuses
-            dead = [s for s in bad if s.pid is None]
-            if dead or time.monotonic() >= deadline:
-                lines = []
-                for s in dead or bad:
-                    state = "exited" if s.pid is None else f"not ready at {s.where} (last seen: {s.seen})"
-                    log = self.processes.log_path(s.name)
-                    tail = self.env.mask(log_tail(log, 8))
-                    for secret in self.generated_secrets():
-                        tail = tail.replace(secret, "****")
-                    lines.append(f"{s.name}: {state}; log {log}:\n{tail}")
-                raise StackError(f"{self.target.title} not ready:\n" + "\n".join(lines))
-            _pause.wait(interval)
-            interval = min(interval * 1.5, 0.5)
+            last = [s for s in statuses if not s.ready]
+            dead = [s for s in last if s.pid is None]
+            if dead:
+                raise StackError(f"{self.target.title} not ready:\n" + self._logs(dead, "exited"))
+            shown = "; ".join(f"{s.name}: {s.seen}" for s in last)
+            return Observation(statuses, not last, shown)
+
+        try:
+            return wait_for(
+                probe,
+                expected=f"{', '.join(spec.name for spec in specs)} ready",
+                where="; ".join(f"{spec.name} {spec.where}" for spec in specs),
+                deadline=self.env.duration("STACK_START_DEADLINE").seconds,
+                max_interval=0.5,
+            ).value
+        except WaitTimeout as e:
+            raise StackError(f"{self.target.title} not ready: {e}\n" + self._logs(last, "not ready")) from None
+
+    def _logs(self, statuses: list[ComponentStatus], state: str) -> str:
+        """Each component's state and the (masked) tail of its log."""
+        lines = []
+        for s in statuses:
+            log = self.processes.log_path(s.name)
+            tail = self.env.mask(log_tail(log, 8))
+            for secret in self.generated_secrets():
+                tail = tail.replace(secret, "****")
+            lines.append(f"{s.name}: {state}; log {log}:\n{tail}")
+        return "\n".join(lines)
 
     def _status(self, spec: ProcessSpec) -> ComponentStatus:
         pid = self.processes.pid(spec.name)
@@ -135,7 +157,7 @@ class LocalStack:
         """
         self.layout.create()
         with (self.layout.root / "up.lock").open("w") as lock:
-            self._lock(lock.fileno())
+            self._lock(lock)
             statuses = self.status()
             if any(s.pid is not None for s in statuses):
                 return statuses
@@ -145,21 +167,19 @@ class LocalStack:
         """The secrets this stack made for itself (mock hook token, Postgres password), for masking."""
         return self.target.generated_secrets()
 
-    def _lock(self, fd: int) -> None:
+    def _lock(self, lock: IO[str]) -> None:
         """Take the up-lock, waiting at most as long as a cold start can take (the Go builds)."""
-        deadline = time.monotonic() + gobuild.BUILD_TIMEOUT + self.env.duration("STACK_START_DEADLINE").seconds
-        interval = 0.05
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StackError(
-                        f"another process holds {self.layout.root / 'up.lock'} (starting the stack?) too long"
-                    ) from None
-                _pause.wait(interval)
-                interval = min(interval * 1.5, 1.0)
+        try:
+            locks.lock_exclusive(
+                lock,
+                self.layout.root / "up.lock",
+                deadline=gobuild.BUILD_TIMEOUT + self.env.duration("STACK_START_DEADLINE").seconds,
+                what=f"another up of the {self.target.title} (starting it?)",
+                first_interval=0.05,
+                max_interval=1.0,
+            )
+        except WaitTimeout as e:
+            raise StackError(str(e)) from None
 
     def component_names(self) -> list[str]:
         return [c.name for c in self.target.components()]

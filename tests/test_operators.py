@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from obs_conformance.clients.kubernetes import KubernetesClient
 from obs_conformance.deployer import pins
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.targets.kwok import operators
-from obs_conformance.deployer.targets.kwok.components import KubeApi, KubePlane
-from obs_conformance.deployer.targets.kwok.pki import KubePki
-from obs_conformance.deployer.toolchain import gobuild, kube_build, operator_build
+from obs_conformance.deployer.targets.kwok.components import KubePlane
+from obs_conformance.deployer.targets.kwok.pki import ADMIN, KubePki
+from obs_conformance.deployer.toolchain import gobuild, helm_build, kube_build, operator_build
 from obs_conformance.envconf import load_environment
 
 FORBIDDEN_PACKAGES = ("/pkg/issuer/acme", "/pkg/issuer/vault", "/pkg/issuer/venafi", "Venafi/vcert", "acmechallenges")
@@ -149,13 +150,14 @@ def test_crds_render_from_the_pinned_charts(monkeypatch: pytest.MonkeyPatch) -> 
     # helm template runs every time; its output's documents are those load_all made of the same text
     monkeypatch.setattr(operators, "load_all", parsed_documents)
     env = load_environment("kwok")
+    helm = helm_build.build_helm()
     wanted = {
         "prometheus-operator": {"prometheuses.monitoring.coreos.com", "alertmanagers.monitoring.coreos.com"},
         "opentelemetry-operator": {"opentelemetrycollectors.opentelemetry.io", "instrumentations.opentelemetry.io"},
         "cert-manager": {"certificates.cert-manager.io", "clusterissuers.cert-manager.io"},
     }
     for name, crds in operators.operator_crds(env).items():
-        documents = operators.render_crds(crds, operators.chart_source(), pins.KUBERNETES_VERSION)
+        documents = operators.render_crds(helm, crds, operators.chart_source(), pins.KUBERNETES_VERSION)
         names = {d["metadata"]["name"] for d in documents}
         assert wanted[name] <= names, f"{name}: {sorted(names)}"
         for document in documents:
@@ -171,8 +173,8 @@ def json_text(body: dict[str, object]) -> str:
 
 
 class _Response:
-    def __init__(self, status: int, body: dict[str, object]) -> None:
-        self.status_code, self._body, self.text = status, body, json_text(body)
+    def __init__(self, url: str, status: int, body: dict[str, object]) -> None:
+        self.url, self.status_code, self._body, self.text = url, status, body, json_text(body)
 
     def json(self) -> dict[str, object]:
         return self._body
@@ -190,14 +192,16 @@ class _FakeCrdApi:
         if method == "PATCH" and json is not None:
             self.patches.append(name)
             self.stored[name] = {**json, "status": {"conditions": [{"type": "Established", "status": "True"}]}}
-        return _Response(200, self.stored[name]) if name in self.stored else _Response(404, {})
+        return _Response(url, 200, self.stored[name]) if name in self.stored else _Response(url, 404, {})
 
     def get(self, url: str, **kwargs: object) -> _Response:
         return self.request("GET", url)
 
 
 def test_crds_are_applied_once_then_skipped_while_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    api = KubeApi("https://127.0.0.1:1", KubePki(tmp_path))
+    pki = KubePki(tmp_path)
+    admin = pki.client(ADMIN)
+    api = KubernetesClient.with_client_certificate("https://127.0.0.1:1", pki.ca.cert, admin.cert, admin.key, 5.0)
     fake = _FakeCrdApi()
     monkeypatch.setattr(api.session, "request", fake.request)
     monkeypatch.setattr(api.session, "get", fake.get)

@@ -30,7 +30,7 @@ from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.local import LocalStack
 from obs_conformance.deployer.targets.kwok import operators
-from obs_conformance.deployer.targets.kwok.components import KubeApi, KubePlane
+from obs_conformance.deployer.targets.kwok.components import FIELD_MANAGER, KubePlane
 from obs_conformance.deployer.toolchain import helm_build, kube_build, operator_build
 from obs_conformance.envconf import Environment, load_environment
 from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
@@ -76,7 +76,7 @@ class Cluster:
         self.env = env
         self.stack = stack
         self.namespace = env.text("NAMESPACE")
-        self.api: KubeApi = KubePlane(env, stack.layout, kube_build.kube_binaries()).api
+        self.api: KubernetesClient = KubePlane(env, stack.layout, kube_build.kube_binaries()).api
         self.client = KubernetesClient.from_kubeconfig(
             env.text("KUBE_CONTEXT"), 5.0, str(env.repo_path("KUBECONFIG_FILE"))
         )
@@ -85,7 +85,7 @@ class Cluster:
         prefix, plural, namespaced = RESOURCES[document["kind"]]
         metadata = document["metadata"]
         where = f"/namespaces/{metadata['namespace']}" if namespaced else ""
-        self.api.apply(f"{prefix}{where}/{plural}/{metadata['name']}", document)
+        self.api.apply(f"{prefix}{where}/{plural}/{metadata['name']}", document, FIELD_MANAGER)
 
     def delete_volumes(self) -> None:
         """Delete the Prometheus/Alertmanager CRs and their claims, and wait until the hostpath provisioner
@@ -99,8 +99,8 @@ class Cluster:
             *(f"/api/v1/namespaces/{ns}/persistentvolumeclaims/{c['metadata']['name']}" for c in claims),
         ]
         for path in paths:
-            response = self.api.session.delete(self.api.server + path, verify=self.api.session.verify, timeout=30)
-            assert response.status_code in (200, 202, 404), f"DELETE {path}: HTTP {response.status_code}"
+            status = self.api.with_timeout(30).delete(path)
+            assert status in (200, 202, 404), f"DELETE {path}: HTTP {status}"
 
         def gone() -> Observation[list[str]]:
             left = [v for v in volumes if self.client.get(f"/api/v1/persistentvolumes/{v}") is not None]

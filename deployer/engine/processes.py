@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import socket
-import threading
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,10 +19,9 @@ from pathlib import Path
 
 import requests
 
+from obs_conformance.clients.errors import WaitTimeout
+from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer.engine.layout import Layout
-from obs_conformance.deployer.toolchain.run import Process, TimeoutExpired, run, spawn
-
-_pause = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -90,8 +89,10 @@ def probe_ready(spec: ProcessSpec, timeout: float = 1.0) -> tuple[bool, str]:
         return response.status_code == 200, f"HTTP {response.status_code}"
     if spec.ready_command:
         try:
-            done = run(spec.ready_command, timeout=timeout * 5)
-        except TimeoutExpired:
+            done = subprocess.run(
+                list(spec.ready_command), capture_output=True, text=True, timeout=timeout * 5, check=False
+            )
+        except subprocess.TimeoutExpired:
             return False, "no answer"
         return done.returncode == 0, (done.stdout or done.stderr).strip()[-120:]
     if spec.ready_tcp:
@@ -108,7 +109,7 @@ class ProcessManager:
         self.layout = layout
         # children started by this manager: polled directly, since between fork and
         # exec /proc/<pid>/cmdline still shows our own command line
-        self._children: dict[str, Process] = {}
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     def _pidfile(self, name: str) -> Path:
         return self.layout.run / f"{name}.pid"
@@ -148,8 +149,15 @@ class ProcessManager:
         with log.open("ab") as out:
             out.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {spec.name} ===\n".encode())
             out.flush()
-            process = spawn(
-                spec.argv, stdout=out, merge_stderr=True, env=env, cwd=spec.cwd, user=spec.user, new_session=True
+            process = subprocess.Popen(
+                list(spec.argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=spec.cwd,
+                user=spec.user,
+                start_new_session=True,
             )
         self._pidfile(spec.name).write_text(
             json.dumps(
@@ -175,18 +183,22 @@ class ProcessManager:
             os.kill(pid, stop_signal)
         except ProcessLookupError:
             return f"already gone (pid {pid})"
-        end = time.monotonic() + deadline
-        while time.monotonic() < end:
-            if child is not None and child.poll() is not None:
-                return f"stopped (pid {pid})"
-            if child is None and (not _cmdline(pid) or _is_zombie(pid)):
-                return f"stopped (pid {pid})"
-            _pause.wait(0.05)
+
+        def gone() -> Observation[bool]:
+            ended = child.poll() is not None if child is not None else not _cmdline(pid) or _is_zombie(pid)
+            return Observation(ended, ended, "still running")
+
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return f"stopped (pid {pid})"
-        return f"killed after {deadline:g}s (pid {pid})"
+            wait_for(
+                gone, expected=f"{name} (pid {pid}) gone", where=f"/proc/{pid}", deadline=deadline, max_interval=0.05
+            )
+        except WaitTimeout:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                return f"stopped (pid {pid})"
+            return f"killed after {deadline:g}s (pid {pid})"
+        return f"stopped (pid {pid})"
 
 
 def _is_zombie(pid: int) -> bool:

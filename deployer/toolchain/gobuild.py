@@ -7,25 +7,24 @@ their downloaded source, since ``go install`` refuses those.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import stat
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from obs_conformance.clients.errors import WaitTimeout
 from obs_conformance.deployer import pins
 from obs_conformance.deployer.errors import BuildError
+from obs_conformance.deployer.toolchain import locks
 from obs_conformance.deployer.toolchain.progress import log_tail, run_logged, say
 
 BUILD_TIMEOUT = 40 * 60.0
-_pause = threading.Event()
 
 
 def cache_dir() -> Path:
@@ -95,17 +94,17 @@ def build_lock(name: str) -> Iterator[None]:
     path = cache_dir() / "locks" / f"{name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as handle:  # closing it releases the lock
-        deadline = time.monotonic() + BUILD_TIMEOUT
-        interval = 0.1
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise BuildError(f"another process holds {path} (building?) too long") from None
-                _pause.wait(interval)
-                interval = min(interval * 1.5, 2.0)
+        try:
+            locks.lock_exclusive(
+                handle,
+                path,
+                deadline=BUILD_TIMEOUT,
+                what=f"another build of {name}",
+                first_interval=0.1,
+                max_interval=2.0,
+            )
+        except WaitTimeout as e:
+            raise BuildError(str(e)) from None
         yield
 
 

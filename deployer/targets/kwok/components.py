@@ -20,6 +20,8 @@ from typing import Any
 
 import requests
 
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.kubernetes import KubernetesClient
 from obs_conformance.deployer.engine.component import Component, Rendered
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.engine.processes import ProcessSpec
@@ -78,70 +80,20 @@ class KubePlane:
         return Rendered(path, text, private=True)
 
     @cached_property
-    def api(self) -> KubeApi:
-        return KubeApi(self.server, self.pki)
-
-
-class KubeApi:
-    """The few admin calls the control plane's own steps make: GET, create and server-side apply."""
-
-    def __init__(self, server: str, pki: KubePki) -> None:
-        self.server = server
-        self.session = requests.Session()
-        admin = pki.client(kube_pki.ADMIN)
-        self.session.cert = (str(admin.cert), str(admin.key))
-        self.ca = str(pki.ca.cert)
-        self.session.verify = self.ca  # still pass verify=self.ca on each call (see call)
-
-    def call(self, method: str, path: str, timeout: float = API_TIMEOUT, **kwargs: Any) -> requests.Response:
-        # verify on each call: a session's verify loses to REQUESTS_CA_BUNDLE (requests' merge of env settings)
-        return self.session.request(method, self.server + path, timeout=timeout, verify=self.ca, **kwargs)
-
-    def get(self, path: str, timeout: float = API_TIMEOUT) -> dict[str, Any]:
-        response = self.call("GET", path, timeout)
-        if response.status_code != 200:
-            raise StackError(f"kube-apiserver: GET {path} -> HTTP {response.status_code}: {response.text[:300]}")
-        found: dict[str, Any] = response.json()
-        return found
-
-    def exists(self, path: str) -> bool:
-        response = self.call("GET", path)
-        if response.status_code not in (200, 404):
-            raise StackError(f"kube-apiserver: GET {path} -> HTTP {response.status_code}: {response.text[:300]}")
-        return response.status_code == 200
-
-    def create(self, path: str, document: dict[str, Any]) -> None:
-        response = self.call("POST", path, json=document)
-        if response.status_code not in (201, 409):  # 409: made meanwhile
-            kind = document.get("kind")
-            raise StackError(
-                f"kube-apiserver: creating {kind} at {path} -> HTTP {response.status_code}: {response.text[:300]}"
-            )
-
-    def apply(self, path: str, document: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply of ``document`` at ``path`` (the object's URL), as FIELD_MANAGER."""
-        response = self.call(
-            "PATCH",
-            path,
-            json=document,
-            params={"fieldManager": FIELD_MANAGER, "force": "true"},
-            headers={"Content-Type": "application/apply-patch+yaml"},
+    def api(self) -> KubernetesClient:
+        """The admin's client of the API server (the control plane's own steps: GET, create, apply)."""
+        admin = self.pki.client(kube_pki.ADMIN)
+        return KubernetesClient.with_client_certificate(
+            self.server, self.pki.ca.cert, admin.cert, admin.key, API_TIMEOUT
         )
-        if response.status_code not in (200, 201):
-            kind = document.get("kind")
-            raise StackError(
-                f"kube-apiserver: applying {kind} {path} -> HTTP {response.status_code}: {response.text[:300]}"
-            )
-        applied: dict[str, Any] = response.json()
-        return applied
 
 
-def volume_directories(api: KubeApi) -> list[Path]:
+def volume_directories(api: KubernetesClient) -> list[Path]:
     """Directories of the hostpath provisioner's volumes (it makes them under /tmp/hostpath_pv/);
     none when the API does not answer."""
     try:
-        volumes = api.get("/api/v1/persistentvolumes").get("items", [])
-    except (OSError, StackError):
+        volumes = api.items("/api/v1/persistentvolumes")
+    except (OSError, BackendError):
         return []
     paths = [Path(v["spec"]["hostPath"]["path"]) for v in volumes if "hostPath" in v.get("spec", {})]
     return [path for path in paths if path.parent == HOSTPATH_ROOT]
@@ -201,7 +153,7 @@ def _seen(what: Callable[[float], tuple[bool, str]]) -> Callable[[float], tuple[
     def probe(timeout: float) -> tuple[bool, str]:
         try:
             return what(timeout)
-        except (OSError, StackError, ValueError) as e:  # requests' errors are OSErrors
+        except (OSError, StackError, BackendError, ValueError) as e:  # requests' errors are OSErrors
             return False, str(e)[:160] or type(e).__name__
 
     return probe
@@ -223,21 +175,28 @@ def control_plane(plane: KubePlane) -> list[Component]:
     api = plane.api
 
     def apiserver_ready(timeout: float) -> tuple[bool, str]:
-        response = api.call("GET", "/readyz", timeout)
-        return response.status_code == 200, f"readyz: HTTP {response.status_code}"
+        try:
+            status = api.with_timeout(timeout).request("GET", "/readyz").status_code
+        except BackendError as e:
+            if e.status is None:
+                raise  # no answer: _seen shows why
+            status = e.status
+        return status == 200, f"readyz: HTTP {status}"
 
     def cluster_objects() -> None:
         """The env's StorageClass and the fake nodes: applied on every up (a deleted one comes back)."""
-        api.apply(f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}", storage_class_document(storage_class))
+        path = f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}"
+        api.apply(path, storage_class_document(storage_class), FIELD_MANAGER)
         for index, name in enumerate(node_names()):
-            if not api.exists(f"/api/v1/nodes/{name}"):  # a node's status (its addresses) is taken on create only
+            if api.get(f"/api/v1/nodes/{name}") is None:  # a node's status (its addresses) is taken on create only
                 api.create("/api/v1/nodes", node_document(name, index))
 
     def controller_manager_ready(timeout: float) -> tuple[bool, str]:
         healthy, seen = _healthz(f"https://{LOOPBACK}:{cm_port}/healthz", pki.ca.cert)(timeout)
         if not healthy:
             return False, f"healthz: {seen}"
-        provisioner = api.get(f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}", timeout).get("provisioner")
+        path = f"/apis/storage.k8s.io/v1/storageclasses/{storage_class}"
+        provisioner = (api.with_timeout(timeout).get(path) or {}).get("provisioner")
         if provisioner != HOSTPATH_PROVISIONER:
             return False, f"StorageClass {storage_class}: provisioner {provisioner}, expected {HOSTPATH_PROVISIONER}"
         return True, f"healthz ok; StorageClass {storage_class} present"
@@ -248,7 +207,7 @@ def control_plane(plane: KubePlane) -> list[Component]:
             return False, f"healthz: {seen}"
         ready = []
         for name in node_names():
-            node = api.get(f"/api/v1/nodes/{name}", timeout)
+            node = api.with_timeout(timeout).get(f"/api/v1/nodes/{name}") or {}
             conditions = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
             ready.append(f"{name} Ready={conditions.get('Ready', 'unknown')}")
         return all(line.endswith("=True") for line in ready), "; ".join(ready)

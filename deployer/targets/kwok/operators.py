@@ -27,8 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
-import time
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,16 +35,17 @@ from typing import Any
 
 import requests
 
+from obs_conformance.clients.errors import BackendError
+from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer import pins
 from obs_conformance.deployer.engine.component import Component
 from obs_conformance.deployer.engine.layout import REPO_ROOT
 from obs_conformance.deployer.engine.processes import ProcessSpec
 from obs_conformance.deployer.errors import StackError
-from obs_conformance.deployer.targets.kwok.components import FIELD_MANAGER, LOOPBACK, KubeApi, KubePlane
+from obs_conformance.deployer.targets.kwok.components import FIELD_MANAGER, LOOPBACK, KubePlane
 from obs_conformance.deployer.toolchain import gobuild, helm_build, operator_build
 from obs_conformance.deployer.toolchain.charts import ChartSource, load_all
-from obs_conformance.deployer.toolchain.run import TimeoutExpired
-from obs_conformance.deployer.toolchain.tools import pinned_helm
 from obs_conformance.envconf import Environment
 
 HELM_TIMEOUT = 120.0
@@ -60,8 +60,6 @@ CERT_MANAGER_RELEASE = "cert-manager"
 CERT_MANAGER_NAMESPACE = "cert-manager"
 # Where the offline chart mirror sits beside a checkout, when OBSCONF_CHARTS names none.
 SIBLING_MIRROR = REPO_ROOT.parent / "shared" / "charts"
-
-_pause = threading.Event()
 
 
 @dataclass(frozen=True)
@@ -83,18 +81,17 @@ def chart_source() -> ChartSource:
     return source
 
 
-def render_crds(crds: ChartCrds, charts: ChartSource, kube_version: str) -> list[dict[str, Any]]:
-    """The chart's CRDs through ``helm template`` (the pinned helm), as its release would install them."""
-    settings = tuple(f"--set={s}" for s in crds.settings)
-    template = pinned_helm().template(
-        crds.release, charts.reference(crds.chart), crds.namespace, kube_version, settings
-    )
+def render_crds(helm: Path, crds: ChartCrds, charts: ChartSource, kube_version: str) -> list[dict[str, Any]]:
+    argv = [
+        str(helm), "template", crds.release, *charts.reference(crds.chart), "--namespace", crds.namespace,
+        "--kube-version", kube_version, "--include-crds", *(f"--set={s}" for s in crds.settings),
+    ]  # fmt: skip
     try:
-        done = template.run(timeout=HELM_TIMEOUT)
-    except (OSError, TimeoutExpired) as e:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
         raise StackError(f"{crds.chart} CRDs: helm template failed: {e}") from e
     if done.returncode != 0:
-        raise StackError(f"{crds.chart} CRDs: `{template.shown()}` exited {done.returncode}: {done.stderr[-800:]}")
+        raise StackError(f"{crds.chart} CRDs: `{' '.join(argv)}` exited {done.returncode}: {done.stderr[-800:]}")
     found = [doc for doc in load_all(done.stdout) if doc.get("kind") == "CustomResourceDefinition"]
     if not found:
         raise StackError(
@@ -128,7 +125,7 @@ def cached_crds(crds: ChartCrds, kube_version: str) -> list[dict[str, Any]]:
     if path.is_file():
         cached: list[dict[str, Any]] = json.loads(path.read_text())
         return cached
-    documents = render_crds(crds, charts, kube_version)
+    documents = render_crds(helm_build.build_helm(), crds, charts, kube_version)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # parallel test workers render too
     tmp.write_text(json.dumps(documents))
@@ -149,13 +146,14 @@ def adopted(crd: dict[str, Any], crds: ChartCrds) -> dict[str, Any]:
     return {**crd, "metadata": metadata}
 
 
-def apply_crds(api: KubeApi, documents: list[dict[str, Any]], deadline_s: float) -> None:
+def apply_crds(api: KubernetesClient, documents: list[dict[str, Any]], deadline_s: float) -> None:
     """Server-side apply each CRD, then wait until the API serves every one (Established)."""
+    crd_api = api.with_timeout(CRD_TIMEOUT)  # the biggest CRD is ~0.5 MB
     names = []  # those applied now; one that carries its digest was applied and established before
     for document in documents:
         name = document["metadata"]["name"]
         digest = hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()[:16]
-        if _applied_digest(api, name) == digest:
+        if _applied_digest(crd_api, name) == digest:
             continue  # applied before, unchanged: a warm start skips re-sending ~2 MB of schemas
         names.append(name)
         metadata = document["metadata"]
@@ -163,63 +161,43 @@ def apply_crds(api: KubeApi, documents: list[dict[str, Any]], deadline_s: float)
             **document,
             "metadata": {**metadata, "annotations": {**(metadata.get("annotations") or {}), DIGEST: digest}},
         }
-        response = _crd_call(api, "PATCH", name, marked)
-        if response.status_code not in (200, 201):
-            raise StackError(
-                f"kube-apiserver: applying CRD {name} -> HTTP {response.status_code}: {response.text[:300]}"
-            )
-    deadline = time.monotonic() + deadline_s
-    interval = 0.05
+        crd_api.apply(f"{CRD_PATH}/{name}", marked, FIELD_MANAGER)
     waiting = dict.fromkeys(names, "(not asked yet)")
-    while True:
-        waiting = {name: seen for name in waiting if (seen := _established(api, name)) != "True"}
-        if not waiting:
-            return
-        if time.monotonic() >= deadline:
-            listed = "; ".join(f"{name} Established={seen}" for name, seen in waiting.items())
-            raise StackError(f"CRDs not established within {deadline_s:g}s: {listed}")
-        _pause.wait(interval)
-        interval = min(interval * 1.5, 0.5)
+
+    def established() -> Observation[dict[str, str]]:
+        nonlocal waiting
+        waiting = {name: seen for name in waiting if (seen := _established(crd_api, name)) != "True"}
+        shown = "; ".join(f"{name} Established={seen}" for name, seen in waiting.items())
+        return Observation(waiting, not waiting, shown)
+
+    wait_for(
+        established,
+        expected=f"{len(names)} CRD(s) Established",
+        where=f"{api.url(CRD_PATH)}/{{{','.join(names)}}}",
+        deadline=deadline_s,
+        first_interval=0.05,
+        max_interval=0.5,
+    )
 
 
-def _crd_call(api: KubeApi, method: str, name: str, document: dict[str, Any] | None = None) -> requests.Response:
-    """One call on a CRD, with CRD_TIMEOUT (the biggest is ~0.5 MB) and the CA passed per request:
-    requests lets $REQUESTS_CA_BUNDLE override a session's ``verify``."""
-    try:
-        return api.session.request(
-            method,
-            f"{api.server}{CRD_PATH}/{name}",
-            json=document,
-            params={"fieldManager": FIELD_MANAGER, "force": "true"} if document is not None else None,
-            headers={"Content-Type": "application/apply-patch+yaml"} if document is not None else None,
-            verify=api.session.verify,
-            timeout=CRD_TIMEOUT,
-        )
-    except requests.RequestException as e:
-        raise StackError(f"kube-apiserver: {method} CRD {name}: {e}") from e
-
-
-def _applied_digest(api: KubeApi, name: str) -> str:
+def _applied_digest(api: KubernetesClient, name: str) -> str:
     """The DIGEST annotation of the live CRD (its metadata only), or "" when absent."""
     try:
-        response = api.session.get(
-            f"{api.server}{CRD_PATH}/{name}",
-            headers={"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"},
-            verify=api.session.verify,
-            timeout=CRD_TIMEOUT,
+        found = api.get_json(
+            f"{CRD_PATH}/{name}", headers={"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
         )
-    except requests.RequestException as e:
-        raise StackError(f"kube-apiserver: GET CRD {name}: {e}") from e
-    if response.status_code != 200:
-        return ""
-    return str((response.json().get("metadata", {}).get("annotations") or {}).get(DIGEST, ""))
+    except BackendError as e:
+        if e.status == 404:
+            return ""
+        raise
+    return str((found.get("metadata", {}).get("annotations") or {}).get(DIGEST, ""))
 
 
-def _established(api: KubeApi, name: str) -> str:
-    response = _crd_call(api, "GET", name)
-    if response.status_code != 200:
-        return f"(HTTP {response.status_code})"
-    for condition in (response.json().get("status") or {}).get("conditions") or []:
+def _established(api: KubernetesClient, name: str) -> str:
+    found = api.get(f"{CRD_PATH}/{name}")
+    if found is None:
+        return "(not found)"
+    for condition in (found.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Established":
             return str(condition.get("status"))
     return "(no condition yet)"
