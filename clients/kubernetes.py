@@ -77,6 +77,24 @@ class KubernetesClient(HttpBackend):
         found = self.get(path)
         return list(found.get("items", [])) if found else []
 
+    def list_all(self, path: str, page: int = 500) -> list[dict[str, Any]]:
+        """Every item of the list at ``path`` (a kind across namespaces), page by page (``limit``/``continue``):
+        one list call per kind, never one per object. A missing resource type is an empty list."""
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            params = {"limit": str(page), **({"continue": token} if token else {})}
+            try:
+                found = self.get_json(path, params)
+            except BackendError as e:
+                if e.status == 404:
+                    return items
+                raise
+            items += found.get("items", [])
+            token = str(found.get("metadata", {}).get("continue") or "")
+            if not token:
+                return items
+
     def version(self) -> str:
         return str(self.get_json("/version").get("gitVersion", "unknown"))
 
