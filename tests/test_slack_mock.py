@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -86,3 +87,19 @@ def test_hooks_file_takes_paths_or_urls(tmp_path: Path) -> None:
     hooks = tmp_path / "hooks"
     hooks.write_text(f"# comment\nhttp://127.0.0.1:1{HOOK}\n/services/A/B/C\n")
     assert read_hooks(hooks) == {HOOK, "/services/A/B/C"}
+
+
+def test_messages_since_a_moment_on_the_mock_clock(mock: tuple[str, MockState]) -> None:
+    """``since`` keeps what arrived then or later: a message of an earlier run is never read as this run's."""
+    base, state = mock
+    client = SlackMockClient(base, 5)
+    payload = {"channel": "#monitoring", "text": "[FIRING:1] Watchdog"}
+    assert post(base, HOOK, json.dumps(payload).encode()).status_code == 200
+    between = client.on_mock_clock(time.time())
+    assert post(base, HOOK, json.dumps({**payload, "text": "[FIRING:1] Watchdog again"}).encode()).status_code == 200
+    assert len(client.messages(contains="Watchdog")) == 2
+    later = client.messages(contains="Watchdog", since=between)
+    assert [m.text for m in later] == ["[FIRING:1] Watchdog again"]
+    assert later[0].received_at >= between >= state.messages[0].received_at
+    assert client.messages(contains="Watchdog", since=float("inf")) == []
+    assert requests.get(f"{base}/api/messages", params={"since": "yesterday"}, timeout=5).status_code == 400
