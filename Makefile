@@ -19,7 +19,7 @@ $(VENV)/.deps: pyproject.toml
 	touch $@
 
 stack: deps
-	$(PYTHON) -m deployer local up
+	$(PYTHON) -m deployer local up --charts $(CHARTS)
 
 ## The kwok target: a real Kubernetes control plane on loopback with fake nodes (built on first
 ## run, ~20 min on 2 cores; then seconds). `make conformance` does not need it.

@@ -88,3 +88,45 @@ def inhibited_by(config: dict[str, Any], target: dict[str, str], source: dict[st
         if all(source.get(name, "") == target.get(name, "") for name in rule.get("equal") or []):
             return True
     return False
+
+
+def inhibiting_rule(config: dict[str, Any], target: dict[str, str], source: dict[str, str]) -> dict[str, Any] | None:
+    """The first inhibit rule under which a firing ``source`` mutes ``target``, or None."""
+    for rule in config.get("inhibit_rules") or []:
+        if inhibited_by({"inhibit_rules": [rule]}, target, source):
+            return dict(rule)
+    return None
+
+
+def companions_when_alone(alert: dict[str, str]) -> list[dict[str, str]]:
+    """What fires beside an alert that fires alone, by the chart's general.rules: Watchdog always, and
+    InfoInhibitor in the alert's namespace when the alert is severity info (no warning or critical there)."""
+    firing = [{"alertname": "Watchdog", "severity": "none"}]
+    if alert.get("severity") == "info":
+        firing.append({"alertname": "InfoInhibitor", "severity": "none", "namespace": alert.get("namespace", "")})
+    return firing
+
+
+def undelivered_reason(config: dict[str, Any], alert: dict[str, str], channel: str) -> str | None:
+    """Why ``alert``, firing alone, would not reach a Slack receiver of ``channel``; None when it would.
+
+    Routing alone is not enough: an inhibit rule mutes an alert whatever its route (Alertmanager
+    applies inhibition before notifying), so the alerts that fire beside it are checked as sources.
+    """
+    wanted = {
+        r["name"]
+        for r in config.get("receivers") or []
+        if any(s.get("channel") == channel for s in r.get("slack_configs") or [])
+    }
+    name, severity = alert.get("alertname", "?"), alert.get("severity", "")
+    reached = routes_for(config, alert)
+    if not set(reached) & wanted:
+        return f"{name} (severity {severity}) is routed to {reached}, not to a Slack receiver of {channel} {sorted(wanted)}"
+    for source in companions_when_alone(alert):
+        rule = inhibiting_rule(config, alert, source)
+        if rule is not None:
+            return (
+                f"{name} (severity {severity}) is inhibited while {source['alertname']} fires (it fires whenever "
+                f"{name} fires alone): inhibit rule {rule}; it never reaches {channel}"
+            )
+    return None

@@ -23,7 +23,7 @@ def _print_statuses(statuses: list[ComponentStatus]) -> int:
 
 
 def _local(args: argparse.Namespace) -> int:
-    stack = LocalStack(load_environment(args.env))
+    stack = LocalStack(load_environment(args.env), charts=ChartSource.from_option(args.charts))
     if args.action == "down":
         for line in stack.down(args.components, delete_data=args.delete_data):
             print(line)
@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         "--env", default="local", help="environment under environments/: local (default) or kwok (control plane)"
     )
     local.add_argument("--delete-data", action="store_true", help="with down: also delete the data (etcd, TSDB, ...)")
+    local.add_argument(
+        "--charts",
+        metavar="DIR",
+        help=f"where kube-prometheus-stack is rendered from for the stack's rules and Alertmanager config: "
+        f"a local chart directory with SHA256SUMS; default ${CHARTS_ENV}, else the charts' repositories",
+    )
     for action, text in (
         ("up", "deploy the stack (the design's eleven steps), idempotent"),
         ("plan", "print the commands and rendered manifests, secrets masked; touch nothing"),

@@ -20,7 +20,9 @@ from obs_conformance.deployer.engine.component import Component, Target
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.engine.processes import ProcessManager, ProcessSpec, probe_ready
 from obs_conformance.deployer.errors import StackError
+from obs_conformance.deployer.targets.stack.cluster_config import ClusterConfig
 from obs_conformance.deployer.toolchain import gobuild, locks
+from obs_conformance.deployer.toolchain.charts import ChartSource
 from obs_conformance.deployer.toolchain.progress import log_tail, say
 from obs_conformance.envconf import Environment
 
@@ -34,14 +36,24 @@ class ComponentStatus:
     where: str
 
 
-def target_for(env: Environment, layout: Layout | None = None) -> Target:
+def target_for(env: Environment, layout: Layout | None = None, charts: ChartSource | None = None) -> Target:
     """The target the env's TARGET names. Its state dir: ``layout`` when given, else .local-stack
-    (OBSCONF_STATE) for the signal stack and .local-stack/kube for the control plane."""
+    (OBSCONF_STATE) for the signal stack and .local-stack/kube for the control plane.
+
+    The signal stack runs the rules and Alertmanager config prometheus-operator would generate from
+    kube-prometheus-stack rendered with the env's values, the chart from ``charts`` (default:
+    ``OBSCONF_CHARTS``, else the charts' repositories; the render is cached on disk).
+    """
     root = layout or Layout.default()
     if env.is_local:
         from obs_conformance.deployer.targets.stack.target import LocalTarget
 
-        return LocalTarget(env, root)
+        def cluster_config() -> ClusterConfig:
+            from obs_conformance.deployer.cluster.operator_config import cluster_config
+
+            return cluster_config(env, charts or ChartSource.from_option(None))
+
+        return LocalTarget(env, root, cluster_config=cluster_config)
     if env.is_kwok:
         from obs_conformance.deployer.targets.kwok.target import KubeTarget
 
@@ -55,9 +67,9 @@ def target_for(env: Environment, layout: Layout | None = None) -> Target:
 class LocalStack:
     """``up``/``down``/``status`` of a local target; each component brings its own steps."""
 
-    def __init__(self, env: Environment, layout: Layout | None = None) -> None:
+    def __init__(self, env: Environment, layout: Layout | None = None, charts: ChartSource | None = None) -> None:
         self.env = env
-        self.target = target_for(env, layout)
+        self.target = target_for(env, layout, charts)
         self.layout = self.target.layout
         self.processes = ProcessManager(self.layout)
 

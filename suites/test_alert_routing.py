@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from obs_conformance.clients.alert_routing import inhibited_by, routes_for
+from obs_conformance.clients.alert_routing import inhibited_by, routes_for, undelivered_reason
 from obs_conformance.clients.alertmanager import AlertmanagerClient
 from obs_conformance.clients.durations import duration_seconds
+from obs_conformance.clients.prometheus import PrometheusClient
 from obs_conformance.envconf import Environment
 
 pytestmark = [pytest.mark.alerting]
@@ -71,9 +72,34 @@ def test_slack_receiver_sends_resolved(am_config: dict[str, Any], env: Environme
             )
 
 
+DESIGN_ALERTS = ("NodeCPUHighUsage", "NodeMemoryHighUtilization", "KubePodCrashLooping",
+                 "KubePersistentVolumeFillingUp", "TargetDown")  # fmt: skip
+
+
+def test_design_alerts_reach_slack_when_firing_alone(
+    am_config: dict[str, Any], prometheus: PrometheusClient, env: Environment
+) -> None:
+    """The design sends high CPU, memory pressure, crash loops, full volumes and down targets to its
+    channel: each, with the labels of its running rule, is routed there and not inhibited by what
+    fires beside it (an info alert alone is muted by InfoInhibitor whatever its route)."""
+    rules = [rule for rule in prometheus.rules() if rule["type"] == "alerting" and rule["name"] in DESIGN_ALERTS]
+    missing = [name for name in DESIGN_ALERTS if name not in {rule["name"] for rule in rules}]
+    assert not missing, f"Prometheus: the design's alerting rules {missing} are not loaded"
+    undelivered = [
+        reason
+        for rule in rules
+        if (reason := undelivered_reason(
+            am_config, {"alertname": rule["name"], "namespace": env.app_namespaces[0], **rule.get("labels", {})},
+            env.text("SLACK_CHANNEL"),
+        )) is not None
+    ]  # fmt: skip
+    assert not undelivered, "Alertmanager: " + "; ".join(undelivered)
+
+
 def test_info_alerts_are_inhibited_by_infoinhibitor(am_config: dict[str, Any], env: Environment) -> None:
+    """The chart's inhibition semantics (an info-level alert of no design alert)."""
     app, other = _two_app_namespaces(env)
-    info = {"alertname": "NodeCPUHighUsage", "severity": "info", "namespace": app}
+    info = {"alertname": "KubeletTooManyPods", "severity": "info", "namespace": app}
     inhibitor = {"alertname": "InfoInhibitor", "severity": "none", "namespace": app}
     assert inhibited_by(am_config, info, inhibitor), (
         f"Alertmanager inhibit_rules: {info} is not inhibited by {inhibitor}"

@@ -17,12 +17,14 @@ import yaml
 
 from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.operator_config import cluster_config
 from obs_conformance.deployer.engine.component import Rendered
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.targets.stack.components import render_configs
 from obs_conformance.deployer.toolchain import gobuild
 from obs_conformance.envconf import load_environment
 from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
+from tests.cluster_render import CHARTS
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
@@ -40,8 +42,12 @@ def local_configs(tmp_path: Path, webhook: str) -> dict[str, Any]:
     layout.create()
     hook = layout.secrets / "slack_webhook_url"
     hook.write_text(webhook)
-    rendered: list[Rendered] = render_configs(load_environment("local", environ={}), layout, hook)
-    return {r.path.name: yaml.safe_load(r.text) for r in rendered} | {"_hook_file": str(hook)}
+    env = load_environment("local", environ={})
+    rendered: list[Rendered] = render_configs(env, layout, hook, cluster_config(env, CHARTS))
+    configs = {r.path.name: yaml.safe_load(r.text) for r in rendered}
+    # the rule files, as one file for the private Prometheus (group names are unique across them)
+    rules = [configs[Path(p).name] for p in configs["prometheus.yml"]["rule_files"]]
+    return configs | {"rules.yml": {"groups": [g for r in rules for g in r["groups"]]}, "_hook_file": str(hook)}
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:

@@ -20,11 +20,13 @@ import pytest
 import requests
 
 from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.operator_config import cluster_config
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.engine.processes import ProcessSpec, probe_ready
 from obs_conformance.deployer.targets.stack.components import Binaries, process_specs, render_configs
 from obs_conformance.deployer.toolchain import gobuild
 from obs_conformance.envconf import Environment, load_environment
+from tests.cluster_render import CHARTS
 
 DEADLINE = 60.0
 
@@ -46,7 +48,7 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> tuple[Environment, Layo
     layout.create()
     hook = layout.secrets / "slack_webhook_url"
     hook.write_text(f"{env.text('SLACK_MOCK_URL')}/services/T0/B0/versions\n")
-    for config in render_configs(env, layout, hook):
+    for config in render_configs(env, layout, hook, cluster_config(env, CHARTS)):
         config.path.write_text(config.text)
     bins = dataclasses.replace(
         Binaries.unbuilt(),

@@ -21,6 +21,7 @@ from obs_conformance.deployer import pins
 from obs_conformance.deployer.engine.component import Rendered
 from obs_conformance.deployer.engine.layout import REPO_ROOT, Layout
 from obs_conformance.deployer.engine.processes import ProcessSpec
+from obs_conformance.deployer.targets.stack.cluster_config import ClusterConfig, dump, remap_alertmanager
 from obs_conformance.deployer.toolchain import gobuild
 from obs_conformance.deployer.toolchain.packages import ensure_packages
 from obs_conformance.envconf import Environment
@@ -161,7 +162,12 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
     }
 
 
-def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -> list[Rendered]:
+def render_configs(
+    env: Environment, layout: Layout, slack_webhook_file: Path, cluster: ClusterConfig
+) -> list[Rendered]:
+    """Every config file of the stack. Prometheus' rules and Alertmanager's config are the cluster's
+    (``cluster``: what prometheus-operator would generate from the chart render), mapped onto this
+    machine by :func:`~deployer.targets.stack.cluster_config.remap_alertmanager` only."""
     from obs_conformance.deployer.render import (
         render,  # jinja2 loads where configs are rendered, not in every check process
     )
@@ -189,43 +195,31 @@ def render_configs(env: Environment, layout: Layout, slack_webhook_file: Path) -
             "traces_otlp_endpoint": f"127.0.0.1:{ports['traces_otlp_grpc']}",
             "logs_otlp_url": f"{env.text('LOGS_URL')}/insert/opentelemetry/v1/logs",
             "log_stream_fields": ",".join(LOG_INDEX_LABELS),
+            "teams": env.mapping("TEAM_BY_NAMESPACE"),
             "prometheus_exporter_listen": listen["collector_exporter"],
             "telemetry_host": telemetry_host,
             "telemetry_port": telemetry_port,
             "span_metrics": True,
         },
     )
-    rules = layout.config / "rules.yml"
+    rules_dir = layout.config / "rules"
+    rule_files = [Rendered(rules_dir / name, dump(content)) for name, content in cluster.rule_files.items()]
     prometheus = render(
         "local/prometheus.yml.j2",
         {
             **common,
             "scrape_interval": str(env.duration("SCRAPE_INTERVAL")),
             "evaluation_interval": str(env.duration("EVALUATION_INTERVAL")),
-            "rules_file": str(rules),
+            "rule_files": [str(r.path) for r in rule_files],
+            "rules_digest": cluster.rules_digest(),
             "scrape_jobs": scrape_jobs(listen),
         },
     )
-    alertmanager = render(
-        "local/alertmanager.yml.j2",
-        {
-            **common,
-            "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
-            "group_interval": str(env.duration("ALERT_GROUP_INTERVAL")),
-            "slack_channel": env.text("SLACK_CHANNEL"),
-            "slack_webhook_file": str(slack_webhook_file),
-        },
-    )
+    alertmanager = dump(remap_alertmanager(cluster.alertmanager, slack_webhook_file, layout.config))
     return [
         Rendered(layout.config / "otelcol.yaml", collector),
         Rendered(layout.config / "prometheus.yml", prometheus),
-        Rendered(
-            rules,
-            render(
-                "local/rules.yml.j2",
-                {"alert_rules": render("alert-rules.yaml.j2", {"test_namespace": env.text("TEST_NAMESPACE")})},
-            ),
-        ),
+        *rule_files,
         Rendered(layout.config / "alertmanager.yml", alertmanager),
         Rendered(layout.config / "jaeger.yaml", render("local/jaeger.yaml.j2", common)),
         Rendered(
@@ -365,7 +359,7 @@ def process_specs(
                 f"http://{listen['prometheus']}/api/v1/status/buildinfo",
                 lambda body: body["data"]["version"],
             ),
-            configs=(cfg / "prometheus.yml", cfg / "rules.yml"),
+            configs=(cfg / "prometheus.yml",),  # it names the rule files and their digest: a change restarts it
         ),
         ProcessSpec(
             "otel-collector",

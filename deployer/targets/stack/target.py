@@ -12,7 +12,9 @@ from urllib.parse import quote
 from obs_conformance.deployer.engine.component import Component, Rendered
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.engine.processes import ProcessSpec
+from obs_conformance.deployer.errors import StackError
 from obs_conformance.deployer.targets.stack import postgres
+from obs_conformance.deployer.targets.stack.cluster_config import ClusterConfig
 from obs_conformance.deployer.targets.stack.components import Binaries, ingress_backends, process_specs, render_configs
 from obs_conformance.envconf import Environment
 
@@ -35,6 +37,9 @@ class LocalTarget:
     layout: Layout
     title: str = "local stack"
     bins: Binaries = _UNBUILT
+    # what prometheus-operator would generate for this env (deployer/cluster/operator_config.py),
+    # given by deployer/local.py: the rooms below the cluster's know nothing of charts
+    cluster_config: Callable[[], ClusterConfig] | None = None
 
     def binaries(self) -> Binaries:
         return Binaries.build()
@@ -72,7 +77,9 @@ class LocalTarget:
     def prepare(self) -> list[Rendered]:
         self.layout.create()
         self._certificates()
-        return render_configs(self.env, self.layout, self._webhook_file())
+        if self.cluster_config is None:
+            raise StackError("the local stack needs the cluster's configuration (LocalStack provides it)")
+        return render_configs(self.env, self.layout, self._webhook_file(), self.cluster_config())
 
     def components(self) -> list[Component]:
         self.layout.create()
