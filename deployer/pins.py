@@ -96,6 +96,8 @@ OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
         f"{_CORE}/processor/batchprocessor {OTELCOL_VERSION}",
         f"{_CORE}/processor/memorylimiterprocessor {OTELCOL_VERSION}",
         f"{_CONTRIB}/processor/resourceprocessor {OTELCOL_VERSION}",
+        # the design's namespace and team, derived from what instrumented pods send (k8s.namespace.name)
+        f"{_CONTRIB}/processor/transformprocessor {OTELCOL_VERSION}",
     ),
     "exporters": (
         f"{_CORE}/exporter/otlpexporter {OTELCOL_VERSION}",

@@ -11,6 +11,11 @@ from __future__ import annotations
 # attribute (trace ids, the run and probe ids) is structured metadata, never an index label.
 LOG_INDEX_LABELS = ("service.name", "namespace", "team", "environment", "cluster")
 
+# The collector's own metrics port on clusters. opentelemetry-operator v0.131 (apis/v1beta1/config.go,
+# Service.MetricsEndpoint) serves and scrapes 8888 (its container port and the -monitoring Service)
+# whenever service.telemetry.metrics has readers, whatever port a reader names: ours must name this one.
+OPERATOR_COLLECTOR_METRICS_PORT = 8888
+
 # PVCs of the StatefulSets' volumeClaimTemplates, by the component whose size the env sets.
 PVCS = {
     "PROMETHEUS": "prometheus-prom-stack-kube-prometheus-prometheus-db-prometheus-prom-stack-kube-prometheus-prometheus-0",

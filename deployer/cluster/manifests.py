@@ -15,6 +15,7 @@ from obs_conformance.deployer import pins
 from obs_conformance.deployer.render import render
 from obs_conformance.envconf import Environment
 from obs_conformance.envconf.schema import COMPONENTS
+from obs_conformance.envconf.stack_facts import OPERATOR_COLLECTOR_METRICS_PORT
 from obs_conformance.envconf.targets import Target
 
 SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a value
@@ -94,9 +95,10 @@ def context(env: Environment) -> dict[str, Any]:
             "traces_otlp_endpoint": f"tempo.{namespace}:4317",
             "logs_otlp_url": f"http://loki-stack.{namespace}:3100/otlp/v1/logs",
             "log_stream_fields": "",  # Loki's own otlp_config picks the index labels (loki-values.yaml)
+            "teams": env.mapping("TEAM_BY_NAMESPACE"),
             "prometheus_exporter_listen": "0.0.0.0:8889",
             "telemetry_host": "0.0.0.0",
-            "telemetry_port": 8888,
+            "telemetry_port": OPERATOR_COLLECTOR_METRICS_PORT,  # where the operator reads it, readers or not
             "span_metrics": False,  # Tempo's metrics generator makes them on clusters
         },
     )
