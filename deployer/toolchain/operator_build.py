@@ -132,12 +132,22 @@ def cert_manager_digest(source: Path = CERT_MANAGER_SOURCE) -> str:
 
 
 def build_cert_manager() -> Path:
-    """The project's cert-manager controller entry point, linked against cert-manager at the chart's version."""
-    cache = gobuild.cache_dir()
-    version = pins.CERT_MANAGER_VERSION
+    """The project's cert-manager controller entry point, linked against cert-manager at the chart's version.
+
+    One build at a time (``up`` and test processes may ask at once: they shared a work copy and a
+    ``.tmp`` output, and one renamed the other's binary away); the binary is looked for again under the lock."""
     binary = cert_manager_binary()
     if binary.is_file():
         return binary
+    with gobuild.build_lock("cert-manager-controller"):
+        if not binary.is_file():
+            _compile_cert_manager(binary)
+    return binary
+
+
+def _compile_cert_manager(binary: Path) -> None:
+    cache = gobuild.cache_dir()
+    version = pins.CERT_MANAGER_VERSION
     required = _required_version(CERT_MANAGER_SOURCE / "go.mod", CERT_MANAGER_MODULE)
     if required != version:
         raise BuildError(
@@ -151,7 +161,7 @@ def build_cert_manager() -> Path:
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(CERT_MANAGER_SOURCE, work)
     binary.parent.mkdir(parents=True, exist_ok=True)
-    tmp = binary.with_suffix(".tmp")
+    tmp = binary.with_name(binary.name + ".tmp")
     log = logs / "build-cert-manager-controller.log"
     ldflags = f"-s -w -X {CERT_MANAGER_MODULE}/pkg/util.AppVersion={version}"
     argv = ["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(tmp), "."]
@@ -161,7 +171,6 @@ def build_cert_manager() -> Path:
     )  # fmt: skip
     tmp.rename(binary)
     shutil.rmtree(work, ignore_errors=True)
-    return binary
 
 
 def _required_version(go_mod: Path, module: str) -> str:
