@@ -19,6 +19,7 @@ from obs_conformance.envconf.values import Duration, Endpoint, Quantity
 # $OBSCONF_ENVIRONMENTS, else environments/ of the checkout (or of the current directory, when installed)
 ENVIRONMENTS_DIR = Path(os.environ.get("OBSCONF_ENVIRONMENTS") or PROJECT_ROOT / "environments")
 SECRETS_FILE = "secrets.env"
+DEFAULT_FRONT_DOOR_USER = "obs-conformance"
 
 T = TypeVar("T")
 
@@ -89,6 +90,16 @@ class Environment:
     def app_namespaces(self) -> tuple[str, ...]:
         """``APP_NAMESPACES`` in order: the namespaces of the apps the stack watches."""
         return tuple(n.strip() for n in self.text("APP_NAMESPACES").split(",") if n.strip())
+
+    @property
+    def front_door_auth(self) -> bool:
+        """Whether the front door asks for basic authentication: yes unless ``INGRESS_AUTH="off"``."""
+        return self.values.get("INGRESS_AUTH", "basic") != "off"
+
+    @property
+    def front_door_user(self) -> str:
+        """The front door's basic-auth user (``INGRESS_AUTH_USER``, else ``obs-conformance``)."""
+        return str(self.values.get("INGRESS_AUTH_USER") or DEFAULT_FRONT_DOOR_USER)
 
     @property
     def is_local(self) -> bool:

@@ -43,6 +43,10 @@ KEYS: dict[str, Key] = {
     "INGRESS_ADDRESS": Key(v.parse_text, required=False),
     "INGRESS_HTTPS_PORT": Key(v.parse_port),
     "INGRESS_HTTP_PORT": Key(v.parse_port),
+    # basic authentication at the front door (ingress-nginx, the local nginx): on unless INGRESS_AUTH="off",
+    # which the security checks then report as a waived risk; the password is a secret (below)
+    "INGRESS_AUTH": Key(v.parse_choice("basic", "off"), required=False),
+    "INGRESS_AUTH_USER": Key(v.parse_name, required=False),
     "CLUSTER_ISSUER": Key(v.parse_name),
     "ISSUER_TYPE": Key(v.parse_choice("acme", "selfsigned")),
     "ACME_SERVER": Key(v.parse_url, required=False),
@@ -92,6 +96,8 @@ KEYS: dict[str, Key] = {
     "SLACK_WEBHOOK_URL": Key(v.parse_url, required=False, secret=True),
     "POSTGRES_EXPORTER_PASSWORD": Key(v.parse_text, required=False, secret=True),
     "POSTGRES_EXPORTER_USER": Key(v.parse_identifier),
+    # the front door's basic-auth password (the local stack generates one when unset)
+    "INGRESS_AUTH_PASSWORD": Key(v.parse_text, required=False, secret=True),
     # the local stack's own listeners, beside the URLs above
     "LOCAL_NODE_EXPORTER_PORT": Key(v.parse_port, required=False, required_on=("local",)),
     "LOCAL_POSTGRES_PORT": Key(v.parse_port, required=False, required_on=("local",)),

@@ -113,6 +113,10 @@ def ready_with_version(
     return probe
 
 
+# the front door's basic-auth users, beside the configs: nginx's workers read it on every request
+FRONT_DOOR_HTPASSWD = "front-door.htpasswd"
+
+
 def hostport(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port}"
@@ -148,10 +152,11 @@ def ingress_backends(env: Environment) -> dict[str, str]:
 
 
 def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
-    """Job name -> target, as the cluster's ServiceMonitors and chart defaults name them."""
+    """Job name -> target. Prometheus and Alertmanager keep the job names their chart ServiceMonitors
+    give them on a cluster (the Service's name), which the chart's rules select on."""
     return {
-        "prometheus": listen["prometheus"],
-        "alertmanager": listen["alertmanager"],
+        "prom-stack-kube-prometheus-prometheus": listen["prometheus"],
+        "prom-stack-kube-prometheus-alertmanager": listen["alertmanager"],
         "node-exporter": listen["node_exporter"],
         "postgres-exporter": listen["postgres_exporter"],
         "otel-collector": listen["collector_telemetry"],
@@ -163,11 +168,18 @@ def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
 
 
 def render_configs(
-    env: Environment, layout: Layout, slack_webhook_file: Path, cluster: ClusterConfig
+    env: Environment,
+    layout: Layout,
+    slack_webhook_file: Path,
+    cluster: ClusterConfig,
+    htpasswd_file: Path | None = None,
 ) -> list[Rendered]:
     """Every config file of the stack. Prometheus' rules and Alertmanager's config are the cluster's
     (``cluster``: what prometheus-operator would generate from the chart render), mapped onto this
-    machine by :func:`~deployer.targets.stack.cluster_config.remap_alertmanager` only."""
+    machine by :func:`~deployer.targets.stack.cluster_config.remap_alertmanager` only. The front
+    door asks for basic authentication against ``htpasswd_file`` when the env wants it (the default)."""
+    if env.front_door_auth and htpasswd_file is None:
+        htpasswd_file = layout.config / FRONT_DOOR_HTPASSWD
     from obs_conformance.deployer.render import (
         render,  # jinja2 loads where configs are rendered, not in every check process
     )
@@ -213,6 +225,7 @@ def render_configs(
             "rule_files": [str(r.path) for r in rule_files],
             "rules_digest": cluster.rules_digest(),
             "scrape_jobs": scrape_jobs(listen),
+            "stack_namespace": env.text("NAMESPACE"),
         },
     )
     alertmanager = dump(remap_alertmanager(cluster.alertmanager, slack_webhook_file, layout.config))
@@ -235,6 +248,7 @@ def render_configs(
                     "https_listen": f"{env.text('INGRESS_ADDRESS')}:{env.port('INGRESS_HTTPS_PORT')}",
                     "https_port": env.port("INGRESS_HTTPS_PORT"),
                     "hosts": ingress_backends(env),
+                    "htpasswd_file": str(htpasswd_file) if env.front_door_auth else "",
                 },
             ),
         ),

@@ -3,24 +3,35 @@ the secrets they generate for themselves."""
 
 from __future__ import annotations
 
+import os
+import pwd
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from obs_conformance.deployer.engine import htpasswd
 from obs_conformance.deployer.engine.component import Component, Rendered
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.engine.processes import ProcessSpec
 from obs_conformance.deployer.errors import StackError
 from obs_conformance.deployer.targets.stack import postgres
 from obs_conformance.deployer.targets.stack.cluster_config import ClusterConfig
-from obs_conformance.deployer.targets.stack.components import Binaries, ingress_backends, process_specs, render_configs
+from obs_conformance.deployer.targets.stack.components import (
+    FRONT_DOOR_HTPASSWD,
+    Binaries,
+    ingress_backends,
+    process_specs,
+    render_configs,
+)
 from obs_conformance.envconf import Environment
 
 # placeholders until ``build`` ran: ``status`` and ``down`` only need the components' names
 _UNBUILT = Binaries.unbuilt()
-GENERATED_SECRETS = ("slack_webhook_url", "postgres_exporter_password")
+GENERATED_SECRETS = ("slack_webhook_url", "postgres_exporter_password", "ingress_auth_password")
+# the user nginx's workers run as when its master is root (Debian's build): they read the htpasswd file
+NGINX_WORKER_USER = "nobody"
 
 
 def _secret_file(path: Path, make: str) -> str:
@@ -65,6 +76,27 @@ class LocalTarget:
             return self.env.secret("POSTGRES_EXPORTER_PASSWORD").reveal()
         return _secret_file(self.layout.secrets / "postgres_exporter_password", secrets.token_urlsafe(18))
 
+    def ingress_password(self) -> str:
+        """The front door's basic-auth password: INGRESS_AUTH_PASSWORD, else one made for this stack."""
+        if "INGRESS_AUTH_PASSWORD" in self.env.secrets:
+            return self.env.secret("INGRESS_AUTH_PASSWORD").reveal()
+        return _secret_file(self.layout.secrets / "ingress_auth_password", secrets.token_urlsafe(18))
+
+    def _htpasswd_file(self) -> Path | None:
+        """The front door's htpasswd (SHA-512-crypt), rewritten only when it no longer verifies the password."""
+        if not self.env.front_door_auth:
+            return None
+        path = self.layout.config / FRONT_DOOR_HTPASSWD
+        user, password = self.env.front_door_user, self.ingress_password()
+        if not (path.is_file() and htpasswd.verifies(path.read_text(), user, password)):
+            path.touch(mode=0o600)
+            path.chmod(0o600)
+            path.write_text(htpasswd.htpasswd_line(user, password))
+        if os.geteuid() == 0:
+            worker = pwd.getpwnam(NGINX_WORKER_USER)
+            os.chown(path, worker.pw_uid, worker.pw_gid)
+        return path
+
     def _certificates(self) -> None:
         """The local CA and a certificate per ingress host (renewed before CERT_MIN_DAYS)."""
         from obs_conformance.deployer.engine import tls  # cryptography loads where certificates are made
@@ -79,7 +111,9 @@ class LocalTarget:
         self._certificates()
         if self.cluster_config is None:
             raise StackError("the local stack needs the cluster's configuration (LocalStack provides it)")
-        return render_configs(self.env, self.layout, self._webhook_file(), self.cluster_config())
+        return render_configs(
+            self.env, self.layout, self._webhook_file(), self.cluster_config(), htpasswd_file=self._htpasswd_file()
+        )
 
     def components(self) -> list[Component]:
         self.layout.create()
@@ -106,7 +140,7 @@ class LocalTarget:
         return [self.layout.root / "data", self.layout.pg_data]
 
     def generated_secrets(self) -> list[str]:
-        """The secrets this stack made for itself (mock hook token, Postgres password), for masking."""
+        """The secrets this stack made for itself (mock hook token, Postgres and front-door passwords), for masking."""
         found = []
         for name in GENERATED_SECRETS:
             path = self.layout.secrets / name
