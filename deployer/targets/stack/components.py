@@ -152,10 +152,11 @@ def ingress_backends(env: Environment) -> dict[str, str]:
 
 
 def scrape_jobs(listen: dict[str, str]) -> dict[str, str]:
-    """Job name -> target, as the cluster's ServiceMonitors and chart defaults name them."""
+    """Job name -> target. Prometheus and Alertmanager keep the job names their chart ServiceMonitors
+    give them on a cluster (the Service's name), which the chart's rules select on."""
     return {
-        "prometheus": listen["prometheus"],
-        "alertmanager": listen["alertmanager"],
+        "prom-stack-kube-prometheus-prometheus": listen["prometheus"],
+        "prom-stack-kube-prometheus-alertmanager": listen["alertmanager"],
         "node-exporter": listen["node_exporter"],
         "postgres-exporter": listen["postgres_exporter"],
         "otel-collector": listen["collector_telemetry"],
@@ -224,6 +225,7 @@ def render_configs(
             "rule_files": [str(r.path) for r in rule_files],
             "rules_digest": cluster.rules_digest(),
             "scrape_jobs": scrape_jobs(listen),
+            "stack_namespace": env.text("NAMESPACE"),
         },
     )
     alertmanager = dump(remap_alertmanager(cluster.alertmanager, slack_webhook_file, layout.config))
