@@ -236,8 +236,10 @@ def log_agent_with(config: dict[str, Any], state: Path, tmp_path: Path) -> Itera
 
 
 @contextmanager
-def front_door_with(state: Path, tmp_path: Path) -> Iterator[tuple[int, int]]:
-    """A private nginx serving the certificates under ``state``/secrets/tls; yields (https, http) ports."""
+def front_door_with(state: Path, tmp_path: Path, htpasswd_file: Path | None = None) -> Iterator[tuple[int, int]]:
+    """A private nginx serving the certificates under ``state``/secrets/tls; yields (https, http) ports.
+
+    With ``htpasswd_file`` it asks for basic authentication, as the local stack's does by default."""
     from obs_conformance.deployer.render import render
     from obs_conformance.deployer.targets.stack.components import ingress_backends
 
@@ -251,6 +253,7 @@ def front_door_with(state: Path, tmp_path: Path) -> Iterator[tuple[int, int]]:
             "run_dir": str(tmp_path), "logs_dir": str(tmp_path), "temp_dir": str(state / "nginx-temp"),
             "cert_dir": str(layout.tls), "http_listen": f"127.0.0.1:{http_port}", "https_listen": f"127.0.0.1:{https_port}",
             "https_port": https_port, "hosts": ingress_backends(env),
+            "htpasswd_file": str(htpasswd_file or ""),
         },
     )  # fmt: skip
     path = tmp_path / "nginx.conf"
