@@ -2,8 +2,9 @@
 
 The first moment data is visible is also the send-to-visible latency the suites
 report, so polls start every 20 ms (``wait_exponential`` from ``first_interval``,
-factor 1.5) and back off to at most ``max_interval``; ``stop_after_delay`` ends
-the wait, and ``RetryError.last_attempt`` is what the timeout shows as last seen.
+factor 1.5) and back off to at most ``max_interval``; the deadline (counted from the wait,
+or from the send) ends the wait, and ``RetryError.last_attempt`` is what the timeout shows
+as last seen.
 """
 
 from __future__ import annotations
@@ -81,6 +82,27 @@ class _UnreachableFor(stop_base):
         return False
 
 
+class _PastEnd(stop_base):
+    """Stop once the monotonic clock reaches ``end``: a deadline that may have begun before the wait (at a send)."""
+
+    def __init__(self, end: float) -> None:
+        self.end = end
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return time.monotonic() >= self.end
+
+
+class _NotPastEnd(wait_base):
+    """Another wait strategy's pause, cut so the last poll falls on ``end`` (monotonic), not after it."""
+
+    def __init__(self, inner: wait_base, end: float) -> None:
+        self.inner = inner
+        self.end = end
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        return max(min(self.inner(retry_state), self.end - time.monotonic()), 0.0)
+
+
 class _NotPast(wait_base):
     """Another wait strategy's pause, cut so the last poll falls on the deadline, not after it."""
 
@@ -115,8 +137,13 @@ def wait_for(
     max_interval: float = 1.0,
     unreachable_grace: float = 5.0,
     pause: Callable[[float], object] = _wakeup.wait,
+    started_at: float | None = None,
 ) -> Waited[T]:
     """Call ``probe`` until it reports ``ok`` or ``deadline`` seconds have passed.
+
+    ``started_at`` (``time.monotonic()``, say when the data was sent) is when the deadline
+    began, if before this call: checks of one pipeline whose data went out together then expire
+    together, not one deadline after another. ``probe`` is always called at least once.
 
     A :class:`BackendUnreachable` counts as "not yet" for ``unreachable_grace``
     seconds in a row (a restarting backend comes back); past that the wait ends
@@ -126,14 +153,15 @@ def wait_for(
     __tracebackhide__ = True
     if patience is not None:
         deadline, max_interval = patience.deadline, patience.max_interval
-    unreachable = _UnreachableFor(min(unreachable_grace, deadline))
+    start = time.monotonic()
+    end = (start if started_at is None else min(started_at, start)) + deadline
+    unreachable = _UnreachableFor(min(unreachable_grace, max(end - start, 0.0)))
     retrying = Retrying(
         sleep=_sleep(pause),
-        stop=stop_after_delay(deadline) | unreachable,
-        wait=_NotPast(_backoff(first_interval, max_interval), deadline),
+        stop=_PastEnd(end) | unreachable,
+        wait=_NotPastEnd(_backoff(first_interval, max_interval), end),
         retry=retry_if_exception_type(BackendUnreachable) | retry_if_result(lambda seen: not seen.ok),
     )
-    start = time.monotonic()
     try:
         seen = retrying(probe)
     except RetryError as e:
@@ -141,7 +169,8 @@ def wait_for(
         error = last.exception()
         last_seen = f"error: {error}" if error is not None else last.result().shown
         gave_up = unreachable.seconds >= unreachable.grace and unreachable.since is not None
-        why = f"(unreachable for {unreachable.seconds:.1f}s)" if gave_up else f"within {deadline:g}s"
+        since = "" if started_at is None else " of its send"
+        why = f"(unreachable for {unreachable.seconds:.1f}s)" if gave_up else f"within {deadline:g}s{since}"
         raise WaitTimeout(
             f"{expected} not seen {why} ({last.attempt_number} polls)\n  looked at: {where}\n  last seen: {last_seen}"
         ) from None

@@ -29,6 +29,7 @@ from obs_conformance.fixtures.app_telemetry import (
     send_pod_logs,
 )
 from obs_conformance.fixtures.emitters import SentLog
+from obs_conformance.fixtures.pipelines import read_back
 from obs_conformance.fixtures.readback import assert_placement, read_logs, read_series, read_trace, since_sent
 from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
@@ -205,9 +206,12 @@ def test_app_logs_make_one_stream_per_service_not_per_pod(
         found = {r.body for r in records}
         return Observation(records, found == bodies, f"{len(found)} of {len(bodies)} records")
 
-    records = wait_for(
+    records = read_back(
         probe,
+        component=log_store.component,
+        nothing=lambda records: not records,
         patience=patience("LOG"),
+        sent_at=min(log.sent_at for log in sent),
         expected=f"{len(bodies)} records of {len(bodies)} pod containers (sent via the collector)",
         where=f"{log_store.component}: {log_store.query_url(selector, probe_id)}",
     ).value
