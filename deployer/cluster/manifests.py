@@ -20,6 +20,8 @@ from obs_conformance.envconf.targets import Target
 
 SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a value
 POSTGRES_SECRET = "postgres-exporter-secret"  # noqa: S105 - a Secret name, not a value
+# the front door's htpasswd (key ``auth``), which every ingress of the design names for ingress-nginx's basic auth
+FRONT_DOOR_AUTH_SECRET = "front-door-basic-auth"  # noqa: S105 - a Secret name, not a value
 MANIFESTS = (
     "namespace.yaml",
     "ingress-nginx-values.yaml",
@@ -126,6 +128,8 @@ def context(env: Environment) -> dict[str, Any]:
             "email": env.values.get("ACME_EMAIL", ""),
         },
         "hosts": {service: env.host(service) for service in ("prometheus", "alertmanager", "loki", "tempo")},
+        "front_door_auth": env.front_door_auth,
+        "front_door_auth_secret": FRONT_DOOR_AUTH_SECRET,
         "storage_class": env.text("STORAGE_CLASS"),
         "sizes": {
             "prometheus": str(env.quantity("PROMETHEUS_STORAGE_SIZE")),

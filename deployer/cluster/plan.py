@@ -18,12 +18,14 @@ from obs_conformance.deployer import pins
 from obs_conformance.deployer.cluster.manifests import (
     CERT_MANAGER_NAMESPACE,
     CERT_MANAGER_VALUES,
+    FRONT_DOOR_AUTH_SECRET,
     KIND_CLUSTER,
     POSTGRES_MANIFEST,
     POSTGRES_SECRET,
     SLACK_SECRET,
     RenderedSet,
 )
+from obs_conformance.deployer.engine import htpasswd
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.toolchain.charts import ChartSource
 from obs_conformance.deployer.toolchain.tools import Command, Helm, KubeTools, Tool, pinned_helm
@@ -134,6 +136,29 @@ def kwok_postgres_password() -> Secret:
     return Secret(path.read_text().strip())
 
 
+def kwok_ingress_password() -> Secret:
+    """On kwok (nothing serves its ingress) the front door's password, generated once like its Postgres one."""
+    path = Layout(Layout.default().root / "kube").secrets / "ingress_auth_password"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(18) + "\n")
+        path.chmod(0o600)
+    return Secret(path.read_text().strip())
+
+
+def front_door_auth(env: Environment, require_secrets: bool) -> Secret:
+    """The htpasswd Secret every ingress names (ingress-nginx ``auth-type: basic``, key ``auth``), from
+    INGRESS_AUTH_USER and INGRESS_AUTH_PASSWORD; a salt stable per env and user keeps it unchanged per ``up``."""
+    if env.profile.generated_postgres_password and "INGRESS_AUTH_PASSWORD" not in env.secrets:
+        password = kwok_ingress_password()
+    else:
+        password = _secret(env, "INGRESS_AUTH_PASSWORD", require_secrets)
+    user = env.front_door_user
+    salt = htpasswd.stable_salt(password.reveal(), f"{env.name}:{user}")
+    line = htpasswd.htpasswd_line(user, password.reveal(), salt)
+    return _secret_manifest(FRONT_DOOR_AUTH_SECRET, env.text("NAMESPACE"), {"auth": line})
+
+
 def _secret(env: Environment, key: str, required: bool) -> Secret:
     if required or key in env.secrets:
         return env.secret(key)
@@ -177,6 +202,7 @@ def up_plan(
     else:
         password = _secret(env, "POSTGRES_EXPORTER_PASSWORD", require_secrets)
     slack = _secret_manifest(SLACK_SECRET, ns, {"url": webhook.reveal()})
+    auth = front_door_auth(env, require_secrets) if env.front_door_auth else None
     postgres = _secret_manifest(POSTGRES_SECRET, ns, {"password": password.reveal()})
     issuer: tuple[Action, ...] = (tools.apply(f("cluster-issuer.yaml")),)
     if profile.cert_manager:
@@ -193,7 +219,10 @@ def up_plan(
     if profile.own_postgres:
         exporter = (exporter[0], tools.apply(f(POSTGRES_MANIFEST)), exporter[1])
     steps += [
-        Step(3, "create the namespace", (tools.apply(f("namespace.yaml")),)),
+        Step(3, "create the namespace" + (" and the front door's htpasswd Secret" if auth else ""), (
+            tools.apply(f("namespace.yaml")),
+            *((tools.apply_secret(auth),) if auth else ()),
+        )),
         Step(4, f"install ingress-nginx with class {ingress_class}", (
             tools.install("ingress-nginx", "ingress-nginx", "ingress-nginx", "--values", f("ingress-nginx-values.yaml")),
         )),

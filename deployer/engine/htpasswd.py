@@ -66,6 +66,13 @@ def sha512_crypt(password: str, salt: str) -> str:
     return f"$6${s.decode()}${encoded}"
 
 
+def stable_salt(password: str, scope: str) -> str:
+    """A salt that is the same for the same password and scope (an env and user), so a re-rendered
+    htpasswd Secret is unchanged (``diff`` shows nothing) while other envs get other hashes."""
+    digest = hmac.new(password.encode(), scope.encode(), hashlib.sha256).digest()
+    return "".join(_ITOA64[b & 0x3F] for b in digest[:_SALT_MAX])
+
+
 def htpasswd_line(user: str, password: str, salt: str | None = None) -> str:
     """``user:$6$...`` with a random salt (or ``salt``), newline-terminated."""
     chosen = salt if salt is not None else "".join(secrets.choice(_ITOA64) for _ in range(_SALT_MAX))
