@@ -90,3 +90,15 @@ def test_authentication_off_renders_no_auth_annotation_nor_secret(name: str, tmp
     steps = up_plan(off, files, require_secrets=False, charts=CHARTS)
     applied = [json.loads(a.command.stdin.reveal()) for s in steps for a in s.actions if a.command.stdin is not None]
     assert FRONT_DOOR_AUTH_SECRET not in {doc["metadata"]["name"] for doc in applied}
+
+
+def test_clients_send_the_credentials_only_through_the_front_door() -> None:
+    from obs_conformance.clients import registry
+    from obs_conformance.envconf import load_environment
+
+    password = "through-the-front-door-42"
+    kind = load_environment("kind", environ={"INGRESS_AUTH_PASSWORD": password})
+    for client in (registry.prometheus(kind), registry.alertmanager(kind), registry.log_store(kind)):
+        assert getattr(client, "session").auth == ("obs-conformance", password), type(client).__name__  # noqa: B009
+    local = load_environment("local", environ={"INGRESS_AUTH_PASSWORD": password})
+    assert registry.prometheus(local).session.auth is None, "loopback URLs do not go through the front door"
