@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURE = ROOT / "ARCHITECTURE.md"
-TOP_LEVEL = ("envconf", "clients", "fixtures", "deployer", "suites", "slack_mock")
+TOP_LEVEL = ("envconf", "clients", "fixtures", "deployer", "suites", "slack_mock", "canary")
 # a code span holding a folder: `deployer/targets/kwok/`
 FOLDER_SPAN = re.compile(r"`([A-Za-z0-9_.][A-Za-z0-9_./-]*/)`")
 
