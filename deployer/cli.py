@@ -6,11 +6,15 @@ import argparse
 import sys
 
 from obs_conformance.deployer.cluster import commands
+from obs_conformance.deployer.cluster.readiness import NotReadyError
 from obs_conformance.deployer.cluster.runner import DeployError
 from obs_conformance.deployer.errors import StackError
 from obs_conformance.deployer.local import ComponentStatus, LocalStack
 from obs_conformance.deployer.toolchain.charts import CHARTS_ENV, ChartSource
 from obs_conformance.envconf import EnvFileError, load_environment
+
+# exit codes: 0 deployed and ready, 1 a step failed (a helm or kubectl command), 2 a bad environment file,
+NOT_READY = 3  # every step passed, but what the operators make was not ready by DEPLOY_READY_DEADLINE
 
 
 def _print_statuses(statuses: list[ComponentStatus]) -> int:
@@ -35,7 +39,7 @@ def _cluster(args: argparse.Namespace) -> int:
     env = load_environment(args.env)
     charts = ChartSource.from_option(getattr(args, "charts", None))
     if args.action == "up":
-        commands.up(env, charts=charts)
+        commands.up(env, charts=charts, wait=not args.no_wait)
     elif args.action == "plan":
         commands.plan(env, show_manifests=not args.no_manifests, charts=charts, render_charts=args.template)
     elif args.action == "diff":
@@ -77,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
                 help=f"a local chart directory with SHA256SUMS (offline), relative to the repository; "
                 f"default ${CHARTS_ENV}, else the charts' repositories",
             )
+        if action == "up":
+            cluster.add_argument(
+                "--no-wait",
+                action="store_true",
+                help="the steps only: do not wait for what the operators make (StatefulSets, PVCs, Certificates)",
+            )
         if action == "down":
             cluster.add_argument("--delete-data", action="store_true", help="also delete the PVCs (data loss)")
         if action == "plan":
@@ -93,3 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     except (StackError, DeployError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except NotReadyError as e:
+        print(f"error: every step passed, but {e}", file=sys.stderr)
+        return NOT_READY

@@ -65,6 +65,9 @@ KEYS: dict[str, Key] = {
     "LOKI_STORAGE_SIZE": Key(v.parse_quantity),
     "ALERTMANAGER_STORAGE_SIZE": Key(v.parse_quantity),
     "TEMPO_STORAGE_SIZE": Key(v.parse_quantity),
+    # the StorageClass of the PVCs prometheus-operator makes, where it differs from STORAGE_CLASS (the default)
+    "PROMETHEUS_STORAGE_CLASS": Key(v.parse_name, required=False),
+    "ALERTMANAGER_STORAGE_CLASS": Key(v.parse_name, required=False),
     # where the backends are reached
     "PROMETHEUS_URL": Key(v.parse_url),
     "ALERTMANAGER_URL": Key(v.parse_url),
@@ -92,6 +95,8 @@ KEYS: dict[str, Key] = {
     "ALERT_DEADLINE": Key(v.parse_duration),
     "POLL_MAX_INTERVAL": Key(v.parse_duration),
     "STACK_START_DEADLINE": Key(v.parse_duration),
+    # how long a cluster `up` waits, after its steps, for what the operators make (StatefulSets, PVCs, Certificates)
+    "DEPLOY_READY_DEADLINE": Key(v.parse_duration, required=False, required_on=("kind", "kwok", "scaleway")),
     # secrets: never in git, read from the process environment or secrets.env
     "SLACK_WEBHOOK_URL": Key(v.parse_url, required=False, secret=True),
     "POSTGRES_EXPORTER_PASSWORD": Key(v.parse_text, required=False, secret=True),

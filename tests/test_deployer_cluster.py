@@ -123,10 +123,10 @@ def test_plan_shows_the_design_steps_in_order_and_touches_nothing(deployer: Depl
 
 @pytest.mark.slow  # two deployer processes
 def test_two_up_runs_give_identical_commands_and_no_delete(deployer: Deployer) -> None:
-    first = deployer.run("up", "--env", "dev")
+    first = deployer.run("up", "--env", "dev", "--no-wait")
     assert first.returncode == 0, first.stderr
     calls_first = deployer.calls()
-    second = deployer.run("up", "--env", "dev")
+    second = deployer.run("up", "--env", "dev", "--no-wait")
     assert second.returncode == 0, second.stderr
     assert deployer.calls() == calls_first
     verbs = [call["argv"][3] if call["argv"][1].startswith("--") else call["argv"][1] for call in calls_first]
@@ -158,12 +158,12 @@ def test_down_keeps_pvcs_unless_delete_data(deployer: Deployer) -> None:
 
 @pytest.mark.slow  # two deployer processes
 def test_kind_creates_its_cluster_only_when_absent(deployer: Deployer) -> None:
-    deployer.run("up", "--env", "kind", SLACK_WEBHOOK_URL="")
+    deployer.run("up", "--env", "kind", "--no-wait", SLACK_WEBHOOK_URL="")
     config = str(deployer.deploy_dir / "kind" / "kind-cluster.yaml")
     assert ["kind", "create", "cluster", "--name", "obs-conformance", "--config", config, "--wait", "180s"] in [
         c["argv"] for c in deployer.calls()
     ]
-    result = deployer.run("up", "--env", "kind", KIND_CLUSTERS="obs-conformance")
+    result = deployer.run("up", "--env", "kind", "--no-wait", KIND_CLUSTERS="obs-conformance")
     assert result.returncode == 0, result.stderr
     assert "already there, skipped" in result.stdout
     assert not any(c["argv"][:2] == ["kind", "create"] for c in deployer.calls())
@@ -174,7 +174,7 @@ def _docs(deployer: Deployer, env: str, name: str) -> list[Any]:
 
 
 def test_rendered_manifests_follow_the_chart_facts(deployer: Deployer) -> None:
-    assert deployer.call("up", "--env", "dev").returncode == 0
+    assert deployer.call("up", "--env", "dev", "--no-wait").returncode == 0
     [prom] = _docs(deployer, "dev", "prometheus-values.yaml")
     spec = prom["prometheus"]["prometheusSpec"]
     assert spec["enableFeatures"] == ["exemplar-storage"] and spec["enableRemoteWriteReceiver"] is True
@@ -223,7 +223,7 @@ def test_rendered_manifests_follow_the_chart_facts(deployer: Deployer) -> None:
 
 
 def test_kind_uses_a_self_signed_issuer_and_the_slack_mock(deployer: Deployer) -> None:
-    result = deployer.call("up", "--env", "kind", SLACK_WEBHOOK_URL="")
+    result = deployer.call("up", "--env", "kind", "--no-wait", SLACK_WEBHOOK_URL="")
     assert result.returncode == 0, result.stderr
     [issuer] = _docs(deployer, "kind", "cluster-issuer.yaml")
     assert issuer["spec"] == {"selfSigned": {}}
@@ -260,7 +260,7 @@ def test_diff_covers_every_manifest_and_release_up_applies(deployer: Deployer, e
     """``up`` and ``diff`` walk one list of steps: whatever ``up`` applies from a file or installs,
     ``diff`` compares (the Secrets piped on stdin excepted: their values are never shown)."""
     no_hook = {"SLACK_WEBHOOK_URL": ""} if env == "kind" else {}  # kind: the in-cluster Slack mock
-    up = deployer.call("up", "--env", env, **no_hook)
+    up = deployer.call("up", "--env", env, "--no-wait", **no_hook)
     assert up.returncode == 0, up.stderr
     applied = _applied_and_released(deployer.calls(), ("apply",), ("upgrade", "--install"))
     diff = deployer.call("diff", "--env", env, **no_hook)

@@ -20,6 +20,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from obs_conformance.deployer.local import LocalStack
 from obs_conformance.deployer.toolchain import kube_build
 from obs_conformance.envconf import Environment, load_environment
 from obs_conformance.envconf.stack_facts import PVCS
-from tests.test_kube_control_plane import private_env
+from tests.test_kube_control_plane import free_port, private_env
 
 ROOT = Path(__file__).resolve().parent.parent
 CHARTS = ROOT.parent / "shared" / "charts"
@@ -75,17 +76,25 @@ class Deployer:
             "OBSCONF_DEPLOY_DIR": str(self.deploy_dir),
         }
 
-    def run(self, *args: str, timeout: float = 900) -> str:
-        argv = [sys.executable, "-m", "deployer", *args, "--env", str(self.env_file)]
+    def attempt(
+        self, *args: str, timeout: float = 900, env_file: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "deployer", *args, "--env", str(env_file or self.env_file)]
         done = subprocess.run(
             argv, cwd=ROOT, env=self.environ, capture_output=True, text=True, timeout=timeout, check=False
         )
         self.outputs += [done.stdout, done.stderr]
-        assert done.returncode == 0, f"`{' '.join(argv)}` exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr}"
+        return done
+
+    def run(self, *args: str, timeout: float = 900, env_file: Path | None = None) -> str:
+        done = self.attempt(*args, timeout=timeout, env_file=env_file)
+        assert done.returncode == 0, (
+            f"`{' '.join(done.args)}` exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr}"
+        )
         return done.stdout
 
-    def up(self) -> str:
-        return self.run("up", "--charts", str(CHARTS))
+    def up(self, env_file: Path | None = None) -> str:
+        return self.run("up", "--charts", str(CHARTS), env_file=env_file)
 
 
 def kubectl(env: Environment, *args: str) -> str:
@@ -210,3 +219,89 @@ def test_up_twice_suites_down_and_delete_data(
             data = path.read_bytes()
             leaks += [f"{path}" for s in (deployer.slack, deployer.password) if s.encode() in data]
     assert not leaks, f"secrets found in: {leaks}"
+
+
+def with_values(env_file: Path, name: str, **values: str) -> Path:
+    """A copy of ``env_file`` with ``values`` set (replaced where the file has the key, else added)."""
+    text = env_file.read_text()
+    for key, value in values.items():
+        line = f'{key}="{value}"'
+        text, found = re.subn(rf"^{key}=.*$", line, text, flags=re.MULTILINE)
+        text += "" if found else f"\n{line}\n"
+    path = env_file.with_name(f"{name}.env")
+    path.write_text(text)
+    return path
+
+
+CHANGE = re.compile(r"^    (\S+ \S+): (created|changed|unchanged)\b", re.MULTILINE)
+BAD_DEADLINE = 20  # seconds each bad deploy waits for what the operators make
+
+
+def fails_stuck(deployer: Deployer, env_file: Path, *expected: str) -> str:
+    """``up`` with bad values: exit 3 (not a failed step), within its deadline, one line per stuck object."""
+    start = time.monotonic()
+    done = deployer.attempt("up", "--charts", str(CHARTS), env_file=env_file)
+    assert done.returncode == 3, f"exit {done.returncode}, expected 3 (not ready):\n{done.stdout[-2000:]}{done.stderr}"
+    waited = re.search(r"^ready\?: waiting up to (\d+)s", done.stdout, re.MULTILINE)
+    assert waited and int(waited[1]) == BAD_DEADLINE, done.stdout[-1500:]
+    assert "step 11: install tempo and its ingress" in done.stdout, "every step runs before the wait"
+    report = done.stderr
+    assert f"not ready {BAD_DEADLINE}s after the steps" in report, report
+    for needle in expected:
+        assert needle in report, f"{needle!r} not in:\n{report}"
+    assert time.monotonic() - start < BAD_DEADLINE + 240, "the wait outlived its deadline"
+    return report
+
+
+@pytest.mark.timeout(900)
+def test_up_waits_for_what_the_operators_make_and_names_what_is_stuck(
+    plane: tuple[Environment, Path, Path], tmp_path: Path
+) -> None:
+    """One private plane, one namespace, each case starting from what the last left: a StorageClass the
+    cluster lacks on a fresh deploy, the clean deploy that repairs it, a no-op ``up``, a request no node
+    fits, an issuer nothing can make ready."""
+    env, env_file, _ = plane
+    deployer = Deployer(env_file, tmp_path)
+    ns = env.text("NAMESPACE")
+    alertmanager = "alertmanager-prom-stack-kube-prometheus-alertmanager"
+    bad = {"DEPLOY_READY_DEADLINE": f"{BAD_DEADLINE}s"}
+
+    # prometheus-operator v0.83 checks the class itself: no StatefulSet, no PVC, a reconcile error on the CR
+    storage = with_values(env_file, "bad-storage", ALERTMANAGER_STORAGE_CLASS="no-such-class", **bad)
+    fails_stuck(
+        deployer, storage,
+        f"step 6: StatefulSet {ns}/{alertmanager}: missing: Alertmanager prom-stack-kube-prometheus-alertmanager "
+        'Reconciled=False ReconciliationFailed: storage class "no-such-class" does not exist',
+    )  # fmt: skip
+
+    clean = deployer.up()
+    assert re.search(r"^ready: all of it, in [\d.]+s$", clean, re.MULTILINE), clean[-1500:]
+    again = deployer.up()
+    reported = CHANGE.findall(again)
+    assert len(reported) >= 15, again
+    assert {state for _, state in reported} == {"unchanged"}, [r for r in reported if r[1] != "unchanged"]
+    assert "configured" not in again
+
+    request = with_values(
+        env_file, "bad-request", OTEL_COLLECTOR_CPU_REQUEST="2000", OTEL_COLLECTOR_CPU_LIMIT="2000", **bad
+    )
+    fails_stuck(
+        deployer, request,
+        f"step 7: Deployment {ns}/otel-collector-collector: ",
+        "Pending: FailedScheduling: 0/1 nodes are available: 1 Insufficient cpu.",
+    )  # fmt: skip
+
+    dead_acme = f"https://127.0.0.1:{free_port()}/directory"  # nothing listens there
+    issuer = with_values(
+        env_file, "bad-issuer", CLUSTER_ISSUER="broken-acme", ISSUER_TYPE="acme", ACME_SERVER=dead_acme,
+        ACME_EMAIL="ops@example.com", **bad,
+    )  # fmt: skip
+    report = fails_stuck(
+        deployer,
+        issuer,
+        f"step 6: Certificate {ns}/prometheus-tls: Ready=False",
+        f"step 11: Certificate {ns}/tempo-tls: Ready=False",
+        # kwok's cert-manager links no ACME issuer: nothing ever reconciles it, and the report says so
+        "issuer ClusterIssuer broken-acme has no Ready condition (no controller has reconciled it)",
+    )
+    assert "otel-collector-collector" not in report, "the collector's request is back to what fits"

@@ -11,6 +11,7 @@ from obs_conformance.deployer import pins
 from obs_conformance.deployer.cluster.chart_render import RenderError, template
 from obs_conformance.deployer.cluster.manifests import RenderedSet, render_cluster
 from obs_conformance.deployer.cluster.plan import Action, Step, Tools, down_plan, releases, up_plan
+from obs_conformance.deployer.cluster.readiness import wait_ready
 from obs_conformance.deployer.cluster.runner import DeployError, Runner
 from obs_conformance.deployer.engine.layout import REPO_ROOT
 from obs_conformance.deployer.toolchain.charts import ChartError, ChartSource
@@ -35,7 +36,11 @@ def _steps(env: Environment, rendered: RenderedSet, charts: ChartSource, require
         raise DeployError(f"charts from {charts.describe()}: {e}") from e
 
 
-def up(env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None) -> None:
+def up(
+    env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None, wait: bool = True
+) -> None:
+    """The steps, then (``wait``) what the operators make from them, until ready or
+    ``DEPLOY_READY_DEADLINE``: :class:`NotReadyError` names each stuck object and its step."""
     rendered = _checked(env)
     # a missing secret or a chart that fails its checksum fails here, before anything is applied
     steps = _steps(env, rendered, charts or ChartSource())
@@ -43,6 +48,8 @@ def up(env: Environment, out: Callable[[str], None] = print, charts: ChartSource
     rendered.write()
     out(f"step 2: rendered {len(rendered.files)} files into {rendered.directory}")
     Runner(env, out).run(steps)
+    if wait:
+        wait_ready(env, steps, rendered, out)
 
 
 def _template(env: Environment, rendered: RenderedSet, charts: ChartSource, out: Callable[[str], None]) -> None:

@@ -84,6 +84,12 @@ def resources(env: Environment) -> dict[str, Any]:
     }
 
 
+def storage_classes(env: Environment) -> dict[str, str]:
+    """The StorageClass of Prometheus' and Alertmanager's PVCs: their own key, else ``STORAGE_CLASS``."""
+    default = env.text("STORAGE_CLASS")
+    return {c.lower(): str(env.values.get(f"{c}_STORAGE_CLASS", default)) for c in ("PROMETHEUS", "ALERTMANAGER")}
+
+
 def context(env: Environment) -> dict[str, Any]:
     namespace = env.text("NAMESPACE")
     collector_config = render(
@@ -131,6 +137,7 @@ def context(env: Environment) -> dict[str, Any]:
         "front_door_auth": env.front_door_auth,
         "front_door_auth_secret": FRONT_DOOR_AUTH_SECRET,
         "storage_class": env.text("STORAGE_CLASS"),
+        "storage_classes": storage_classes(env),
         "sizes": {
             "prometheus": str(env.quantity("PROMETHEUS_STORAGE_SIZE")),
             "alertmanager": str(env.quantity("ALERTMANAGER_STORAGE_SIZE")),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from obs_conformance.deployer import pins
 from obs_conformance.deployer.cluster.manifests import (
@@ -67,6 +68,8 @@ class Action:
     command: Command
     diff: Command | None = None
     release: Release | None = None
+    manifest: str | None = None  # the rendered file it applies (its objects belong to the step)
+    before: Command | None = None  # reads the objects before: the command's JSON output is reported against it
     skip_if_listed: tuple[Command, str] | None = None  # (probe, name): skip when the probe lists name
 
     def shown(self) -> str:
@@ -105,10 +108,16 @@ class Tools:
         self.charts = charts or ChartSource()
 
     def apply(self, path: str) -> Action:
-        return Action(self.kubectl.apply(path), diff=self.kubectl.diff(path))
+        return Action(
+            self.kubectl.apply_owned(path),
+            diff=self.kubectl.diff_owned(path),
+            manifest=Path(path).name,
+            before=self.kubectl.get_file(path),
+        )
 
-    def apply_secret(self, secret: Secret) -> Action:
-        return Action(self.kubectl.apply_stdin(secret))
+    def apply_secret(self, secret: Secret, name: str, namespace: str) -> Action:
+        before = self.kubectl.get_object("secret", name, namespace)
+        return Action(self.kubectl.apply_owned_stdin(secret), before=before)
 
     def install(self, name: str, chart_name: str, namespace: str, *values: str) -> Action:
         release = Release(name, self.charts.reference(chart_name), namespace, values)
@@ -211,7 +220,7 @@ def up_plan(
             *issuer,
         )
     exporter: tuple[Action, ...] = (
-        tools.apply_secret(postgres),
+        tools.apply_secret(postgres, POSTGRES_SECRET, ns),
         tools.install(
             "postgres-exporter", "prometheus-postgres-exporter", ns, "--values", f("postgres-exporter-values.yaml")
         ),
@@ -221,7 +230,7 @@ def up_plan(
     steps += [
         Step(3, "create the namespace" + (" and the front door's htpasswd Secret" if auth else ""), (
             tools.apply(f("namespace.yaml")),
-            *((tools.apply_secret(auth),) if auth else ()),
+            *((tools.apply_secret(auth, FRONT_DOOR_AUTH_SECRET, ns),) if auth else ()),
         )),
         Step(4, f"install ingress-nginx with class {ingress_class}", (
             tools.install("ingress-nginx", "ingress-nginx", "ingress-nginx", "--values", f("ingress-nginx-values.yaml")),
@@ -229,7 +238,7 @@ def up_plan(
         Step(5, ("install cert-manager and " if profile.cert_manager else "")
              + f"apply the ClusterIssuer {env.text('CLUSTER_ISSUER')}", issuer),
         Step(6, "install kube-prometheus-stack (release prom-stack)", (
-            tools.apply_secret(slack),
+            tools.apply_secret(slack, SLACK_SECRET, ns),
             tools.install("prom-stack", "kube-prometheus-stack", ns, "--values", f("prometheus-values.yaml")),
         )),
         Step(7, "install the OpenTelemetry operator, the collector and the instrumentation", (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from obs_conformance.deployer.cluster import changes
 from obs_conformance.deployer.cluster.plan import Action, Step
 from obs_conformance.deployer.toolchain.run import Completed, TimeoutExpired
 from obs_conformance.deployer.toolchain.tools import Command
@@ -54,12 +55,23 @@ class Runner:
                 if self._skip(action):
                     self.out("    already there, skipped")
                     continue
+                before = self._execute(action.before, action.before.shown()) if action.before is not None else None
                 done = self._execute(action.command, shown)
                 if done.returncode != 0:
                     raise DeployError(
                         f"step {step.number} ({step.title}) failed: {self._masked(shown)} "
                         f"exited {done.returncode}: {self._masked(done.stderr.strip()[-800:])}"
                     )
+                if before is not None:
+                    # JSON of the objects (a Secret's data in it): never printed, only what changed where
+                    after = changes.objects(done.stdout)
+                    if any(not o.get("metadata", {}).get("managedFields") for o in after):
+                        # the API server records no field manager for a Namespace created by a server-side
+                        # apply (Kubernetes 1.33): applied once more now, the next up finds it unchanged
+                        after = changes.objects(self._execute(action.command, shown).stdout) or after
+                    for line in changes.report(changes.objects(before.stdout), after):
+                        self.out(f"    {line}")
+                    continue
                 for line in self._masked(done.stdout).strip().splitlines()[-3:]:
                     self.out(f"    {line}")
             if not self.dry_run:

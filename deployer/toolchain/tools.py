@@ -76,6 +76,10 @@ class Command:
         return spawn([self.tool.binary(), *self.argv[1:]], stderr=stderr)
 
 
+FIELD_MANAGER = "obs-conformance-deployer"
+SERVER_SIDE = ("--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts")
+
+
 @dataclass(frozen=True)
 class Kubectl(Tool):
     """kubectl against one cluster."""
@@ -88,6 +92,26 @@ class Kubectl(Tool):
 
     def diff(self, path: str) -> Command:
         return self("diff", "-f", path)
+
+    def apply_owned(self, path: str) -> Command:
+        """Server-side apply as the deploy's field manager, the applied objects printed as JSON: what
+        other managers (operators, controllers) default or add is theirs, and an unchanged object is
+        not written again (no new resourceVersion)."""
+        return self("apply", "-f", path, *SERVER_SIDE, "-o", "json", "--show-managed-fields")
+
+    def apply_owned_stdin(self, manifest: Secret) -> Command:
+        return self("apply", *SERVER_SIDE, "-o", "json", "--show-managed-fields", "-f", "-", stdin=manifest)
+
+    def diff_owned(self, path: str) -> Command:
+        """What :meth:`apply_owned` would change, as the API server computes it (``--server-side``)."""
+        return self("diff", "-f", path, *SERVER_SIDE)
+
+    def get_file(self, path: str) -> Command:
+        """The live objects of a manifest file as JSON (those that exist)."""
+        return self("get", "-f", path, "-o", "json", "--ignore-not-found")
+
+    def get_object(self, kind: str, name: str, namespace: str) -> Command:
+        return self("get", kind, name, "--namespace", namespace, "-o", "json", "--ignore-not-found")
 
     def delete(self, path: str) -> Command:
         return self("delete", "--ignore-not-found", "-f", path)
