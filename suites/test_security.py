@@ -3,19 +3,27 @@
 and takes the env's credentials; Alertmanager refuses an anonymous silence; TLS 1.0/1.1 refused,
 no SHA-1 signature in the chain, the chain verifies against the env's CA; HTTP only redirects.
 
+On clusters (kwok proves it), the Slack webhook, the exporter's and the front door's passwords
+appear only in Secrets: never in a ConfigMap, a pod's env value, an annotation, nor a helm
+release's stored values; the check reads the real values the deployer used and prints ``****``.
+
 An env that turned authentication off (``INGRESS_AUTH="off"``) gets each exposure reported as a
 waived risk (terminal, summary.json, report.html), never a silent pass.
 """
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from obs_conformance.clients.front_door import Answer, FrontDoor, link
+from obs_conformance.clients.kubernetes import KubernetesClient
 from obs_conformance.clients.tls import served_certificate
 from obs_conformance.envconf import Environment
 from obs_conformance.envconf.secrets import Secret
@@ -182,4 +190,89 @@ def test_plain_http_redirects_without_serving_content(
     sample = served.body.strip()[:40]
     assert not (served.status == 200 and sample and sample in plain.body), (
         f"front door {host}: {plain.request} redirected but also served the backend's content ({sample!r}) over plain HTTP"
+    )
+
+
+# workloads whose pod templates carry env values; the pods themselves are listed too
+WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
+
+def deployed_secret_values(env: Environment) -> dict[str, str]:
+    """The values the deployer hands the cluster as Secrets (deployer/cluster/plan.py decides them)."""
+    from obs_conformance.deployer.cluster import plan  # the deployer loads where the k8s checks run
+
+    found = {"SLACK_WEBHOOK_URL": plan.slack_webhook(env).reveal()}
+    if "POSTGRES_EXPORTER_PASSWORD" in env.secrets:
+        found["POSTGRES_EXPORTER_PASSWORD"] = env.secret("POSTGRES_EXPORTER_PASSWORD").reveal()
+    elif env.profile.generated_postgres_password:
+        found["POSTGRES_EXPORTER_PASSWORD"] = plan.kwok_postgres_password().reveal()
+    if env.front_door_auth and "INGRESS_AUTH_PASSWORD" in env.secrets:
+        found["INGRESS_AUTH_PASSWORD"] = env.secret("INGRESS_AUTH_PASSWORD").reveal()
+    elif env.front_door_auth and env.profile.generated_postgres_password:
+        found["INGRESS_AUTH_PASSWORD"] = plan.kwok_ingress_password().reveal()
+    return {key: value for key, value in found.items() if len(value) >= 8}
+
+
+def _needles(value: str) -> list[str]:
+    """The value, and a URL's last path segment (a webhook's token) when long enough to mean something."""
+    tail = value.rstrip("/").rsplit("/", 1)[-1]
+    return [value, tail] if "/" in value and len(tail) >= 8 else [value]
+
+
+def helm_release(secret: dict[str, Any]) -> str:
+    """A helm v3 release Secret's stored release (values and manifest): base64 of gzip, in the Secret's base64."""
+    raw = base64.b64decode(base64.b64decode(secret.get("data", {}).get("release", "")))
+    return gzip.decompress(raw).decode("utf-8", "replace") if raw[:2] == b"\x1f\x8b" else raw.decode("utf-8", "replace")
+
+
+def places(kube: KubernetesClient, namespace: str) -> Iterator[tuple[str, str]]:
+    """(where, text) for every place outside a Secret's data a value could leak to in ``namespace``."""
+    for cm in kube.list_all(f"/api/v1/namespaces/{namespace}/configmaps"):
+        name = cm["metadata"]["name"]
+        for key, value in {**cm.get("data", {}), **cm.get("binaryData", {})}.items():
+            yield f"ConfigMap {namespace}/{name} data.{key}", str(value)
+        yield f"ConfigMap {namespace}/{name} annotations", json.dumps(cm["metadata"].get("annotations") or {})
+    templates = [("Pod", pod["metadata"]["name"], pod) for pod in kube.list_all(f"/api/v1/namespaces/{namespace}/pods")]
+    for kind, plural in WORKLOADS.items():
+        for obj in kube.list_all(f"/apis/apps/v1/namespaces/{namespace}/{plural}"):
+            templates.append((kind, obj["metadata"]["name"], obj))
+    for kind, name, obj in templates:
+        spec = obj["spec"]["template"]["spec"] if "template" in obj.get("spec", {}) else obj.get("spec", {})
+        for container in spec.get("initContainers", []) + spec.get("containers", []):
+            for variable in container.get("env", []):
+                if "value" in variable:
+                    where = f"{kind} {namespace}/{name} container {container['name']} env {variable['name']}"
+                    yield where, str(variable["value"])
+            yield f"{kind} {namespace}/{name} container {container['name']} args", json.dumps(container.get("args", []))
+        yield f"{kind} {namespace}/{name} annotations", json.dumps(obj["metadata"].get("annotations") or {})
+    for secret in kube.list_all(f"/api/v1/namespaces/{namespace}/secrets"):
+        name = secret["metadata"]["name"]
+        yield f"Secret {namespace}/{name} annotations", json.dumps(secret["metadata"].get("annotations") or {})
+        if secret.get("type") == "helm.sh/release.v1":
+            labels = secret["metadata"].get("labels", {})
+            where = (
+                f"helm release {labels.get('name', name)} v{labels.get('version', '?')} ({namespace}/{name}, decoded)"
+            )
+            yield where, helm_release(secret)
+
+
+def leaks(values: dict[str, str], found: Iterator[tuple[str, str]]) -> list[str]:
+    """Where each value shows outside Secrets' data, named by its key and ``****``."""
+    return [
+        f"{key} (****) in {where}"
+        for where, text in found
+        for key, value in values.items()
+        if any(needle in text for needle in _needles(value))
+    ]
+
+
+@pytest.mark.k8s
+def test_secret_values_appear_only_in_secrets(env: Environment, kube: KubernetesClient) -> None:
+    values = deployed_secret_values(env)
+    assert values, f"{env.name}: no secret value to look for (SLACK_WEBHOOK_URL, POSTGRES_EXPORTER_PASSWORD)"
+    namespaces = sorted({env.text("NAMESPACE"), env.text("TEST_NAMESPACE")})
+    found = [leak for namespace in namespaces for leak in leaks(values, places(kube, namespace))]
+    assert not found, (
+        f"{env.name}: secret values outside Secrets (looked for {', '.join(sorted(values))} in {', '.join(namespaces)}):\n  "
+        + "\n  ".join(found)
     )
