@@ -48,7 +48,8 @@ typecheck: deps
 ## cluster); then the k8s checks against what the deploy made.
 test: lint typecheck stack kube tools
 	$(PYTHON) -m deployer up --env kwok --charts $(CHARTS)
-	$(PYTHON) -m pytest tests suites -n auto --env local -m "not k8s" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests suites -n auto --env local -m "not k8s and not outage" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest tests --env local -m outage $(PYTEST_ARGS)
 	$(PYTHON) -m pytest suites --env kwok -m k8s $(PYTEST_ARGS)
 
 unit: deps

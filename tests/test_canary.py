@@ -156,6 +156,7 @@ def check_success(env: Environment, value: int) -> Observation[str]:
 
 @pytest.mark.stack
 @pytest.mark.slow
+@pytest.mark.outage  # the log store is the stack's: `make test` runs this alone, after the other tests
 @pytest.mark.usefixtures("stack")
 def test_canary_alerts_on_a_log_store_outage_and_resolves(tmp_path: Path) -> None:
     env = load_environment("local")
@@ -236,3 +237,27 @@ def test_canary_alerts_on_a_log_store_outage_and_resolves(tmp_path: Path) -> Non
             canary.stop(timeout=120)
         if local.rules.exists() or local.targets.exists():
             local.remove()
+
+
+def test_a_hung_check_costs_its_round_the_deadline_and_the_next_round_runs(tmp_path: Path) -> None:
+    """The deadline's SIGINT ends pytest's session (its report written); the running check counts as hung."""
+    from obs_conformance.canary.rounds import HUNG, PASSED, run_round
+
+    checks = tmp_path / "test_hang.py"
+    checks.write_text(
+        "import threading\n\n"
+        "def test_quick():\n    pass\n\n"
+        "def test_hangs():\n    threading.Event().wait(60)  # a backend that never answers\n"
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    args = [str(checks), "-q", "-p", "no:cacheprovider", "-c", str(tmp_path / "pytest.ini"), "--rootdir", str(tmp_path)]
+    started = time.monotonic()
+    first = run_round(1, args, deadline=2.0)
+    assert 2.0 <= time.monotonic() - started < 20
+    assert first.verdict == "deadline", first
+    assert first.checks == {"test_hang.py::test_quick": PASSED, "test_hang.py::test_hangs": HUNG}
+    # a new module: pytest imports a test module once per process (sys.modules), as the canary's rounds rely on
+    after = tmp_path / "test_after.py"
+    after.write_text("def test_quick():\n    pass\n")
+    second = run_round(2, [str(after), *args[1:]], deadline=30.0)
+    assert second.verdict == "passed" and second.checks == {"test_after.py::test_quick": PASSED}, second
