@@ -5,19 +5,23 @@ A selector that matches no series (a renamed metric, a job nobody scrapes) makes
 unable to fire: pint's and the absent-metrics checks' finding, here on the live stack. The
 selectors come from Prometheus' own parser (``/api/v1/parse_query``), each distinct one is
 asked once of ``/api/v1/series`` (``limit=1``) over a recent window inside the run, and the
-ones not matched yet are asked again until the metric deadline. Three kinds are not asked:
+ones not matched yet are asked again until the metric deadline. A selector is asked by its identity:
+its metric name, ``job`` and ``namespace`` matchers. A rule whose metric is absent for its source can
+never fire; the other label matchers (``state="failed"``, ``integration!~".*"``, ``reason=...``) select
+values that appear only when something is wrong, so matching none on a healthy stack is not dead.
+Three kinds are not asked:
 selectors under ``absent()``/``absent_over_time()`` (matching nothing is what makes them
 answer), and ``ALERTS``/``ALERTS_FOR_STATE`` (Prometheus makes them from its alerting rules: they
 must name a loaded alert, not match a series now). A selector reading a source the env's target
-declares it lacks (envconf/metric_sources.py: no kube-state-metrics on the local stack) is not a
-failure there: it is reported by a skipped check per source, with the reason and the rules.
+declares it lacks (envconf/metric_sources.py: no kube-state-metrics on the local stack), or one whose
+series exist only with some hardware or configuration (RAID, bonding, remote write), is not a failure
+there: it is reported by a skipped check per source, with the reason and the rules.
 """
 
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +31,13 @@ from obs_conformance.clients.errors import WaitTimeout
 from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient, Selector
 from obs_conformance.envconf import Environment
-from obs_conformance.envconf.metric_sources import SOURCES, absent_sources, source_of
+from obs_conformance.envconf.metric_sources import (
+    SOURCES,
+    absent_sources,
+    admits,
+    conditional_sources,
+    sources_of,
+)
 from obs_conformance.fixtures.options import env_of
 from obs_conformance.fixtures.readback import on_prometheus_clock, prometheus_time
 
@@ -40,13 +50,18 @@ pytestmark = [pytest.mark.alerting, pytest.mark.metrics]
 ALERT_STATE_SERIES = ("ALERTS", "ALERTS_FOR_STATE")
 # what the suite's own rule reads: sent by this check, so the rule is proven on data of the run
 SYNTHETIC_TRIGGER = ("conformance.alert_trigger", "conformance_alert_trigger")
+# the matchers that say which series a selector reads; the others pick values among them
+IDENTITY_LABELS = ("__name__", "job", "namespace")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """One report per metric source the env's target declares it lacks."""
+    """One report per metric source the env's target declares it lacks, or may lack (conditional)."""
     if "lacked_source" in metafunc.fixturenames:
         lacked = sorted(absent_sources(env_of(metafunc.config).target))
         metafunc.parametrize("lacked_source", lacked)
+    if "conditional_source" in metafunc.fixturenames:
+        conditional = sorted(conditional_sources(env_of(metafunc.config).target))
+        metafunc.parametrize("conditional_source", conditional)
 
 
 @dataclass(frozen=True)
@@ -63,17 +78,22 @@ class Coverage:
 
     window: str  # how the series were asked, for the messages
     dead: list[str] = field(default_factory=list)  # a rule and a selector that matches nothing
-    lacking: dict[str, list[str]] = field(default_factory=dict)  # source -> rule and selector
+    lacking: dict[str, list[str]] = field(default_factory=dict)  # source -> rule and selector (lacked, conditional)
     asked: int = 0
 
 
-def _matches(op: str, value: str, actual: str) -> bool:
-    if op == "=":
-        return actual == value
-    if op == "!=":
-        return actual != value
-    found = re.fullmatch(value, actual) is not None
-    return found if op == "=~" else not found
+def identity_of(selector: Selector) -> Selector:
+    """The selector reduced to which series it reads: its metric name, job and namespace matchers.
+
+    A selector without a metric name is kept whole (/api/v1/series needs a matcher that is not empty).
+    """
+    if not selector.metric:
+        return selector
+    return Selector(tuple(m for m in selector.matchers if m[0] in IDENTITY_LABELS), selector.in_absence)
+
+
+def job_matchers(selector: Selector) -> list[tuple[str, str]]:
+    return [(op, value) for name, op, value in selector.matchers if name == "job"]
 
 
 def names_a_loaded_alert(selector: Selector, alerts: list[dict[str, Any]]) -> bool:
@@ -85,7 +105,7 @@ def names_a_loaded_alert(selector: Selector, alerts: list[dict[str, Any]]) -> bo
     for rule in alerts:
         labels = {"alertname": str(rule["name"]), **{k: str(v) for k, v in (rule.get("labels") or {}).items()}}
         if all(
-            name == "__name__" or name not in labels or _matches(op, value, labels[name])
+            name == "__name__" or name not in labels or admits(op, value, labels[name])
             for name, op, value in selector.matchers
         ):
             return True
@@ -105,10 +125,20 @@ def _recorded_sources(metric: str, records: dict[str, list[str]], parse: Callabl
             for selector in parse(query):
                 if selector.metric in records:
                     pending.append(selector.metric)
-                source = source_of(selector.metric, selector.label("job"))
-                if source is not None:
-                    found.add(source.name)
+                found.update(source.name for source in sources_of(selector.metric, job_matchers(selector)))
     return found
+
+
+def excused_by(selector: Selector, unchecked: Collection[str], recorded: Callable[[str], set[str]]) -> str | None:
+    """The declared source the target lacks (or may lack) that the selector reads, or None.
+
+    A selector several sources export (``kubernetes_build_info``) is excused only when all of them
+    are; one on a recorded series (``recorded``: the sources behind its recording rules) when any is.
+    """
+    direct = sorted(source.name for source in sources_of(selector.metric, job_matchers(selector)))
+    if direct:
+        return direct[0] if all(name in unchecked for name in direct) else None
+    return next((name for name in sorted(recorded(selector.metric)) if name in unchecked), None)
 
 
 @pytest.fixture(scope="module")
@@ -139,17 +169,14 @@ def rule_coverage(
 
     uses = [Use(f"{r['group']}/{r['name']}", s) for r in alerts for s in parse(str(r["query"]))]
     asked = [u for u in uses if not u.selector.in_absence and u.selector.metric not in ALERT_STATE_SERIES]
-    lacked = absent_sources(env.target)
+    unchecked = {**absent_sources(env.target), **conditional_sources(env.target)}
 
     def lacked_by(selector: Selector) -> str | None:
-        """The first declared-absent source the selector reads (through recording rules too), or None."""
-        source = source_of(selector.metric, selector.label("job"))
-        behind = {source.name} if source else _recorded_sources(selector.metric, records, parse)
-        return next((name for name in sorted(behind) if name in lacked), None)
+        return excused_by(selector, unchecked, lambda metric: _recorded_sources(metric, records, parse))
 
-    # a source the target lacks is asked once (it may be there after all), not waited for
-    expected = {u.selector.text for u in asked if lacked_by(u.selector) is None}
-    pending = {u.selector.text for u in asked}
+    # a source the target lacks is asked (it may be there after all), not waited for
+    expected = {identity_of(u.selector).text for u in asked if lacked_by(u.selector) is None}
+    pending = {identity_of(u.selector).text for u in asked}
     # a recent window that never reaches before the run: two scrapes or evaluations, or since the run's start
     recent = 2 * max(env.duration("SCRAPE_INTERVAL").seconds, env.duration("EVALUATION_INTERVAL").seconds) + 1
     run_start = on_prometheus_clock(prometheus, run_started)
@@ -178,8 +205,11 @@ def rule_coverage(
         asked=len(asked),
     )
     for use in asked:
-        if use.selector.text in pending:
+        identity = identity_of(use.selector).text
+        if identity in pending:
             what = f"{use.rule}: {use.selector.text}"
+            if identity != use.selector.text:
+                what += f" (no series of {identity})"
             source_name = lacked_by(use.selector)
             if source_name is None:
                 coverage.dead.append(what)
@@ -206,8 +236,7 @@ def test_rules_over_a_source_the_target_lacks(
 ) -> None:
     """Declared absent, so its rules are not failed here: skipped with the reason, or failed if it exists after all."""
     reason = absent_sources(env.target)[lacked_source]
-    source = next(s for s in SOURCES if s.name == lacked_source)
-    scraped = "up{job=~" + repr("|".join(re.escape(j) for j in source.jobs)).replace("'", '"') + "}"
+    scraped = next(s for s in SOURCES if s.name == lacked_source).presence
     end = prometheus_time(prometheus)
     start = max(on_prometheus_clock(prometheus, run_started), end - 300)
     assert not prometheus.has_series(scraped, start, end), (
@@ -217,6 +246,19 @@ def test_rules_over_a_source_the_target_lacks(
     rules = sorted(set(rule_coverage.lacking.get(lacked_source, [])))
     shown = "; ".join(rules) if rules else "no loaded alerting rule reads it"
     pytest.skip(f"target {env.target!r} has no {lacked_source} ({reason}); selectors not checked: {shown}")
+
+
+def test_rules_over_a_conditional_source(env: Environment, rule_coverage: Coverage, conditional_source: str) -> None:
+    """Series that exist only with some hardware or configuration: checked where they exist, else
+    skipped with the condition and the rules whose selectors matched nothing."""
+    reason = conditional_sources(env.target)[conditional_source]
+    rules = sorted(set(rule_coverage.lacking.get(conditional_source, [])))
+    if rules:
+        pytest.skip(
+            f"target {env.target!r}: no {conditional_source} series ({reason}); selectors not checked: "
+            + "; ".join(rules)
+        )
+    # else every selector over it matched a series here: its rules were checked by the test above
 
 
 def test_every_rule_group_runs_every_evaluation_interval(

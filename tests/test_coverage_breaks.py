@@ -62,8 +62,9 @@ def test_rule_on_a_renamed_metric_and_a_slower_group_fail_by_name(tmp_path: Path
     ], broken.stdout[-4000:]
     assert 'renamed.rules/NodeCPURenamed: node_cpu_seconds_totals{mode="idle"}' in broken.stdout, broken.stdout[-4000:]
     assert "healthy.rules/NodeCPUSeen" not in broken.stdout  # its selector matches the scraped series
-    assert "rule groups not evaluated every 1s (EVALUATION_INTERVAL)" in broken.stdout
-    assert "renamed.rules (" in broken.stdout and "): every 2s" in broken.stdout
+    assert "Prometheus: rule groups at the wrong interval" in broken.stdout, broken.stdout[-4000:]
+    assert "renamed.rules (" in broken.stdout, broken.stdout[-4000:]
+    assert "): expected every 1s (EVALUATION_INTERVAL), runs every 2s" in broken.stdout, broken.stdout[-4000:]
     assert "healthy.rules (" not in broken.stdout
 
 

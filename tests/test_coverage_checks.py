@@ -8,11 +8,19 @@ from typing import Any
 import pytest
 
 from obs_conformance.clients.prometheus import Selector, selectors_of
-from obs_conformance.envconf.metric_sources import ABSENT_SOURCES, SOURCES, absent_sources, source_of
+from obs_conformance.envconf.metric_sources import (
+    ABSENT_SOURCES,
+    CONDITIONAL,
+    SOURCES,
+    absent_sources,
+    conditional_sources,
+    source_of,
+    sources_of,
+)
 from obs_conformance.envconf.schema import TARGETS
 from obs_conformance.envconf.targets import TARGETS as PROFILES
 from suites.test_k8s_scrape_coverage import covered, metrics_ports, monitor_problems, selector_matches
-from suites.test_rule_coverage import names_a_loaded_alert
+from suites.test_rule_coverage import excused_by, identity_of, names_a_loaded_alert
 
 # GET /api/v1/parse_query?query=sum(rate(foo{job="x"}[5m])) > 0 and absent(bar) unless on() max_over_time(baz:rec[5m:1m])
 # as Prometheus 3.5.0 answered it (trimmed of keys the walk does not read)
@@ -141,6 +149,124 @@ def test_every_target_declares_the_sources_it_lacks() -> None:
 def test_selector_attributed_to_a_source(metric: str, job: str | None, source: str | None) -> None:
     found = source_of(metric, job)
     assert (found.name if found else None) == source
+
+
+KUBERNETES_BUILD = ["kube-apiserver", "kube-controller-manager", "kube-proxy", "kube-scheduler", "kubelet"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "jobs", "sources"),
+    [
+        # a job regex that matches a source's job names attributes the selector, whatever its metric
+        ("up", [("=~", ".*etcd.*")], ["etcd"]),
+        ("grpc_server_handled_total", [("=~", ".*etcd.*")], ["etcd"]),
+        ("grpc_server_handling_seconds_bucket", [("=~", "kube-etcd|apiserver")], ["etcd", "kube-apiserver"]),
+        ("up", [("=~", "node-exporter|otel-.*")], []),  # anchored, as PromQL's: no source's job
+        ("up", [("=~", "etcd")], []),
+        # the Kubernetes components' shared metric, told apart by job only
+        ("kubernetes_build_info", [("!~", "kube-dns|coredns")], KUBERNETES_BUILD),
+        ("kubernetes_build_info", [], KUBERNETES_BUILD),
+        ("kubernetes_build_info", [("=", "kubelet")], ["kubelet"]),
+        ("kubernetes_build_info", [("!~", "kubelet|apiserver")], KUBERNETES_BUILD[1:4]),
+        ("kube_pod_info", [("!=", "kube-state-metrics")], []),  # a negative matcher excluding its only job
+        # the operator and its sidecar
+        ("prometheus_operator_ready", [("=", "prom-stack-kube-prometheus-operator")], ["prometheus-operator"]),
+        ("reloader_last_reload_successful", [], ["config-reloader"]),
+        # conditional: known by their names only, whichever job scrapes them
+        ("node_md_disks", [("=", "node-exporter")], ["node-exporter md (software RAID)"]),
+        ("node_bonding_active", [], ["node-exporter bonding"]),
+        ("node_systemd_unit_state", [("=", "node-exporter")], ["node-exporter systemd"]),
+        (
+            "alertmanager_cluster_members",
+            [("=", "prom-stack-kube-prometheus-alertmanager")],
+            ["Alertmanager clustering"],
+        ),
+        ("prometheus_sd_refresh_failures_total", [], ["Prometheus service discovery"]),
+        ("prometheus_remote_storage_shards_desired", [], ["Prometheus remote write"]),
+        ("node_cpu_seconds_total", [("=", "node-exporter")], []),
+        ("alertmanager_notifications_failed_total", [("=", "prom-stack-kube-prometheus-alertmanager")], []),
+    ],
+)
+def test_sources_a_selector_reads(metric: str, jobs: list[tuple[str, str]], sources: list[str]) -> None:
+    assert sorted(s.name for s in sources_of(metric, jobs)) == sorted(sources)
+
+
+@pytest.mark.parametrize(
+    ("matchers", "asked"),
+    [
+        # values that appear only when something is wrong: the metric, job and namespace are asked
+        (
+            (
+                ("integration", "!~", ".*"),
+                ("job", "=", "am"),
+                ("namespace", "=", "ns"),
+                ("__name__", "=", "alertmanager_notifications_failed_total"),
+            ),
+            'alertmanager_notifications_failed_total{job="am", namespace="ns"}',
+        ),
+        ((("__name__", "=", "prometheus_operator_syncs"), ("status", "=", "failed")), "prometheus_operator_syncs"),
+        # a renamed metric stays asked by its name: still dead
+        ((("__name__", "=", "node_cpu_seconds_totals"), ("mode", "=", "idle")), "node_cpu_seconds_totals"),
+        ((("__name__", "=", "up"), ("job", "=~", ".*etcd.*")), 'up{job=~".*etcd.*"}'),
+        # without a metric name the selector is asked whole (/api/v1/series needs a non-empty matcher)
+        ((("__name__", "=~", "node_.*"), ("mode", "=", "idle")), '{__name__=~"node_.*", mode="idle"}'),
+        ((("mode", "=", "idle"),), '{mode="idle"}'),
+    ],
+)
+def test_selector_asked_by_its_identity(matchers: tuple[tuple[str, str, str], ...], asked: str) -> None:
+    assert identity_of(Selector(matchers)).text == asked
+
+
+def test_every_conditional_source_says_why_and_where() -> None:
+    names = {s.name for s in SOURCES}
+    for condition in CONDITIONAL:
+        assert condition.source.name not in names and condition.reason and condition.targets
+        assert set(condition.targets) <= set(TARGETS), condition.source.name
+        assert not condition.source.jobs, f"{condition.source.name}: a condition is known by its metric names"
+    for target in TARGETS:
+        assert all(conditional_sources(target).values()), target
+    # service discovery: only the targets checked through the local stack's Prometheus (static configs)
+    sd = "Prometheus service discovery"
+    assert [t for t in TARGETS if sd in conditional_sources(t)] == ["local", "kwok"]
+    assert "Prometheus remote write" in conditional_sources("scaleway")
+    with pytest.raises(KeyError, match="unknown target"):
+        conditional_sources("nowhere")
+
+
+def test_operator_and_reloader_lacked_where_nothing_runs_them() -> None:
+    for target in ("local", "kwok"):
+        assert {"prometheus-operator", "config-reloader"} <= set(absent_sources(target)), target
+    for target in ("kind", "scaleway"):
+        assert not {"prometheus-operator", "config-reloader"} & set(absent_sources(target)), target
+    presence = {s.name: s.presence for s in SOURCES}
+    # PromQL string literals: the regex's backslashes escaped (a bare \- is no PromQL string escape: a 400)
+    assert presence["prometheus-operator"] == 'up{job=~"prom\\\\-stack\\\\-kube\\\\-prometheus\\\\-operator"}'
+    assert presence["config-reloader"] == '{__name__=~"reloader_.*"}'
+
+
+@pytest.mark.parametrize(
+    ("target", "matchers", "excused"),
+    [
+        # every component exporting it is lacked on the local stack; scaleway scrapes kubelet and apiserver
+        ("local", (("__name__", "=", "kubernetes_build_info"), ("job", "!~", "kube-dns|coredns")), "kube-apiserver"),
+        ("scaleway", (("__name__", "=", "kubernetes_build_info"), ("job", "!~", "kube-dns|coredns")), None),
+        ("scaleway", (("__name__", "=", "up"), ("job", "=~", ".*etcd.*")), "etcd"),
+        ("kind", (("__name__", "=", "up"), ("job", "=~", ".*etcd.*")), None),
+        ("local", (("__name__", "=", "prometheus_sd_refresh_failures_total"),), "Prometheus service discovery"),
+        ("kind", (("__name__", "=", "prometheus_sd_refresh_failures_total"),), None),
+        ("kind", (("__name__", "=", "node_md_disks"), ("state", "=", "failed")), "node-exporter md (software RAID)"),
+        ("local", (("__name__", "=", "node_cpu_seconds_totals"), ("mode", "=", "idle")), None),
+        # a recorded series: excused when a source behind its recording rules is
+        ("local", (("__name__", "=", "apiserver_request:burnrate1h"),), "kube-apiserver"),
+        ("kind", (("__name__", "=", "apiserver_request:burnrate1h"),), None),
+    ],
+)
+def test_selector_excused_by_a_source_the_target_lacks(
+    target: str, matchers: tuple[tuple[str, str, str], ...], excused: str | None
+) -> None:
+    unchecked = {*absent_sources(target), *conditional_sources(target)}
+    recorded = {"apiserver_request:burnrate1h": {"kube-apiserver"}}
+    assert excused_by(Selector(matchers), unchecked, lambda metric: recorded.get(metric, set())) == excused
 
 
 def service(namespace: str, name: str, labels: dict[str, str], *ports: tuple[str, int]) -> dict[str, Any]:
