@@ -102,6 +102,7 @@ class PrometheusClient(HttpBackend):
         # library flattens it into "HTTP Status Code N"; retries belong to the deadline polls, not
         # to urllib3 (the library's default retries 5xx three times with a 1 s back-off).
         api_session = requests.Session()
+        api_session.auth = self.session.auth  # the front door's credentials, where the URL goes through it
         api_session.hooks["response"].append(self._raise_for_status)
         self.api = PrometheusConnect(
             self.base_url,

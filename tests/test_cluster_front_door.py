@@ -100,5 +100,6 @@ def test_clients_send_the_credentials_only_through_the_front_door() -> None:
     kind = load_environment("kind", environ={"INGRESS_AUTH_PASSWORD": password})
     for client in (registry.prometheus(kind), registry.alertmanager(kind), registry.log_store(kind)):
         assert getattr(client, "session").auth == ("obs-conformance", password), type(client).__name__  # noqa: B009
+    assert registry.prometheus(kind).api._session.auth == ("obs-conformance", password), "PromQL calls too"
     local = load_environment("local", environ={"INGRESS_AUTH_PASSWORD": password})
     assert registry.prometheus(local).session.auth is None, "loopback URLs do not go through the front door"
