@@ -45,7 +45,9 @@ def local_configs(tmp_path: Path, webhook: str) -> dict[str, Any]:
     env = load_environment("local", environ={})
     rendered: list[Rendered] = render_configs(env, layout, hook, cluster_config(env, CHARTS))
     # YAML parsed; the others (nginx.conf) as their text
-    configs = {r.path.name: yaml.safe_load(r.text) if r.path.suffix in (".yml", ".yaml") else r.text for r in rendered}
+    configs: dict[str, Any] = {
+        r.path.name: yaml.safe_load(r.text) if r.path.suffix in (".yml", ".yaml") else r.text for r in rendered
+    }
     # the rule files, as one file for the private Prometheus (group names are unique across them);
     # not the canary's glob, which holds a file only while a canary runs
     rules = [configs[Path(p).name] for p in configs["prometheus.yml"]["rule_files"] if "*" not in p]
