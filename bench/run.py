@@ -4,14 +4,16 @@ Prints, with the machine's core count: warm (and optionally cold) start of the
 local stack and the warm start of the local control plane (--env kwok); wall time
 of the full suite (-n auto) and of -m smoke; each
 pipeline's inherent latency by tight polling; suite time over the slowest
-pipeline; a 10,000 + 10,000 span/log burst counted back; the unit tests' time.
-Then each target of issue 8 with PASS or MISS. Measured, never asserted: this is
+pipeline; a 10,000 + 10,000 span/log burst counted back; the unit tests' time;
+time to red with each component of the local stack broken in turn (``--time-to-red``
+alone: only that table). Then each target of issues 8 and 22 with PASS or MISS. Measured, never asserted: this is
 not a timed test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -24,8 +26,10 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
+import yaml
 
 from obs_conformance.clients import registry
 from obs_conformance.clients.polling import Observation, Patience, wait_for
@@ -241,6 +245,133 @@ def burst(env: Environment, emitter: OtlpEmitter, spans: int, logs: int) -> None
     print(f"  lost: {lost}  {'PASS' if lost == 0 else 'MISS'}")
 
 
+LOCAL_ENV_FILE = ROOT / "environments" / "local" / "local.env"
+
+
+def _collector_config(home: Path) -> dict[str, Any]:
+    """The local stack's collector config as ``deployer local up`` renders it (rendered into ``home``)."""
+    from obs_conformance.deployer.cluster.operator_config import cluster_config
+    from obs_conformance.deployer.engine.layout import Layout
+    from obs_conformance.deployer.targets.stack.components import render_configs
+    from tests.cluster_render import CHARTS
+
+    layout = Layout(home / "state")
+    layout.create()
+    hook = layout.secrets / "slack_webhook_url"
+    hook.write_text("http://127.0.0.1:18080/services/T/B/unused")
+    env = load_environment("local", environ={})
+    rendered = render_configs(env, layout, hook, cluster_config(env, CHARTS))
+    config: dict[str, Any] = next(yaml.safe_load(r.text) for r in rendered if r.path.name == "otelcol.yaml")
+    return config
+
+
+@dataclass(frozen=True)
+class Breakage:
+    """One component of the local stack broken: env values replaced, and a private collector config if any."""
+
+    name: str
+    overrides: Callable[[int], dict[str, str]]  # from a port where nothing listens
+    collector: Callable[[dict[str, Any], int], None] | None = None  # mutate the private collector's config
+
+
+def _exporter_to(name: str, key: str) -> Callable[[dict[str, Any], int], None]:
+    def mutate(config: dict[str, Any], dead: int) -> None:
+        exporter = config["exporters"][name]
+        scheme, _, rest = str(exporter[key]).partition("://")
+        path = rest.partition("/")[2]
+        exporter[key] = f"{scheme}://127.0.0.1:{dead}/{path}" if rest else f"127.0.0.1:{dead}"
+
+    return mutate
+
+
+def _prometheus_exporter_off(config: dict[str, Any], dead: int) -> None:
+    """OTLP metrics no longer reach Prometheus: the private collector's exporter is not scraped."""
+
+
+def _metrics_via_the_shared_collector(config: dict[str, Any], shared_otlp: str) -> None:
+    """The private collector's metrics go on to the shared collector, whose exporter Prometheus scrapes:
+    breaking one of its other exporters breaks that pipeline only."""
+    config["exporters"]["otlp_grpc/shared"] = {"endpoint": shared_otlp, "tls": {"insecure": True}}
+    config["service"]["pipelines"]["metrics"]["exporters"] = ["otlp_grpc/shared"]
+
+
+BREAKAGES = (
+    Breakage("collector (OTLP receivers down)", lambda d: {"OTLP_GRPC_ENDPOINT": f"127.0.0.1:{d}", "OTLP_HTTP_URL": f"http://127.0.0.1:{d}"}),
+    Breakage("collector log exporter -> wrong port", lambda d: {}, _exporter_to("otlp_http/logs", "logs_endpoint")),
+    Breakage("collector trace exporter -> wrong port", lambda d: {}, _exporter_to("otlp_grpc/traces", "endpoint")),
+    Breakage("collector metric exporter not scraped", lambda d: {}, _prometheus_exporter_off),
+    Breakage("trace store down", lambda d: {"TRACES_URL": f"http://127.0.0.1:{d}"}),
+    Breakage("log store down", lambda d: {"LOGS_URL": f"http://127.0.0.1:{d}"}),
+    Breakage("Prometheus down", lambda d: {"PROMETHEUS_URL": f"http://127.0.0.1:{d}"}),
+    Breakage("Alertmanager down", lambda d: {"ALERTMANAGER_URL": f"http://127.0.0.1:{d}"}),
+    Breakage("Slack mock down", lambda d: {"SLACK_MOCK_URL": f"http://127.0.0.1:{d}"}),
+)  # fmt: skip
+
+
+def _env_file(home: Path, overrides: dict[str, str]) -> Path:
+    text = LOCAL_ENV_FILE.read_text()
+    for key, value in overrides.items():
+        line = next(x for x in text.splitlines() if x.startswith(f"{key}="))
+        text = text.replace(line, f'{key}="{value}"')
+    path = home / "broken.env"
+    path.write_text(text)
+    return path
+
+
+@dataclass(frozen=True)
+class Red:
+    """One broken run: its wall time, summary line and the terminal's BROKEN verdicts."""
+
+    breakage: str
+    seconds: float
+    summary: str
+    broken: list[str]
+
+
+def time_to_red(env: Environment, only: str = "") -> tuple[float, list[Red]]:
+    """Break each component in turn (private collectors, dead addresses: the shared stack is left alone),
+    run the suites (-n auto) and time the verdict."""
+    from tests.breakage import collector_with, free_port
+
+    deadline = max(env.duration(f"{s}_DEADLINE").seconds for s in ("TRACE", "LOG", "METRIC", "ALERT"))
+    reds = []
+    for breakage in BREAKAGES:
+        if only and only not in breakage.name:
+            continue
+        with tempfile.TemporaryDirectory(prefix="obsconf-red-") as tmp:
+            home = Path(tmp)
+            dead = free_port()
+            overrides = breakage.overrides(dead)
+            with contextlib.ExitStack() as stack:
+                if breakage.collector is not None:
+                    config = _collector_config(home)
+                    if breakage.collector is not _prometheus_exporter_off:
+                        _metrics_via_the_shared_collector(config, env.text("OTLP_GRPC_ENDPOINT"))
+                    breakage.collector(config, dead)
+                    grpc, http = stack.enter_context(collector_with(config, home))
+                    overrides = {**overrides, "OTLP_GRPC_ENDPOINT": grpc, "OTLP_HTTP_URL": http}
+                env_file = _env_file(home, overrides)
+                run = start_pytest("suites", "-n", "auto", "--env", str(env_file), "--no-stack-up")
+                done = finish_pytest(run)
+            stdout = run.output[0]
+            broken = [line for line in stdout.splitlines() if line.startswith("BROKEN ")]
+            reds.append(Red(breakage.name, done.seconds, done.summary, broken))
+            for line in broken:
+                print(f"    {line[:200]}", flush=True)
+    return deadline, reds
+
+
+def print_time_to_red(deadline: float, reds: list[Red]) -> None:
+    bound = deadline + 5
+    print(f"time to red per broken component (target: <= longest deadline + 5 s = {bound:g} s)")
+    for red in reds:
+        ok = red.seconds <= bound and "failed" in red.summary
+        print(
+            f"  {'PASS' if ok else 'MISS'}  {red.breakage}: {red.seconds:.1f}s ({red.summary}; "
+            f"{len(red.broken)} broken component(s) named)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold", action="store_true", help="also measure a cold start (fresh build cache, minutes)")
@@ -249,8 +380,22 @@ def main() -> int:
     parser.add_argument(
         "--no-restart", action="store_true", help="leave running stacks alone (no warm-start figures: shared machines)"
     )
+    parser.add_argument(
+        "--time-to-red",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="COMPONENT",
+        help="only the time-to-red table: each component broken in turn (or those whose name contains COMPONENT)",
+    )
     args = parser.parse_args()
     env = load_environment("local")
+    if args.time_to_red is not None:
+        print(f"machine: {os.cpu_count()} cores; load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        deadline, reds = time_to_red(env, "" if args.time_to_red == "all" else args.time_to_red)
+        print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        print_time_to_red(deadline, reds)
+        return 0
     stack = LocalStack(env)
     print(f"machine: {os.cpu_count()} cores; env local; python {sys.version.split()[0]}; repeat {args.repeat}")
     print(f"  load average at start: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -350,6 +495,9 @@ def main() -> int:
     print("burst")
     burst(env, emitter, 10_000, 10_000)
 
+    print("time to red")
+    deadline, reds = time_to_red(env)
+
     print(f"targets (load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
     bound = 1.5 * slowest + 5
     not_measured = f"not measured ({kwok_why or '--no-restart'})"
@@ -380,6 +528,7 @@ def main() -> int:
     ]
     for what, ok, seen in checks:
         print(f"  {'PASS' if ok else 'MISS'}  {what}: {seen}")
+    print_time_to_red(deadline, reds)
     return 0
 
 

@@ -135,6 +135,7 @@ def test_span_metrics_for_synthetic_services(
         lambda s: bool(s) and s[0].value >= 2,
         patience("METRIC"),
         f"span metrics (traces_spanmetrics_calls_total) of {backend}: 2 calls (its 2 spans of the trace sent)",
+        sent_at=sent.sent_at,
     )
 
 
@@ -165,4 +166,5 @@ def test_service_graph_between_synthetic_services(
         lambda s: bool(s) and s[0].value >= 1,
         patience("METRIC"),
         f"a service-graph edge {frontend} -> {backend} (this run's services)",
+        sent_at=sent.sent_at,
     )
