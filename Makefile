@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 CHARTS ?= ../shared/charts
 
-.PHONY: conformance test deps stack kube tools lint typecheck unit down
+.PHONY: conformance test deps stack kube tools lint typecheck unit down image-test
 
 deps: $(VENV)/.deps
 
@@ -50,7 +50,15 @@ test: lint typecheck stack kube tools
 	$(PYTHON) -m deployer up --env kwok --charts $(CHARTS)
 	$(PYTHON) -m pytest tests suites -n auto --env local -m "not k8s and not outage" $(PYTEST_ARGS)
 	$(PYTHON) -m pytest tests --env local -m outage $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory image-test
 	$(PYTHON) -m pytest suites --env kwok -m k8s $(PYTEST_ARGS)
+
+## The suites' image (container/Containerfile, FROM a debootstrap base made here: no registry is reachable),
+## its size printed, and the local-stack suites run from inside it on the host's network. podman, runc and
+## debootstrap from Debian, as root (../shared/CONTAINERS.md).
+image-test: deps stack
+	@command -v podman >/dev/null && command -v debootstrap >/dev/null && [ -x /usr/sbin/runc ] || { apt-get install -y -qq podman runc debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq podman runc debootstrap >/dev/null; }; }
+	$(PYTHON) container/image.py all
 
 unit: deps
 	$(PYTHON) -m pytest tests -m "not stack" -n auto $(PYTEST_ARGS)
