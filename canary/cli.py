@@ -16,7 +16,7 @@ import yaml
 
 from obs_conformance.canary.errors import CanaryUsageError
 from obs_conformance.canary.ledger import SIGNALS
-from obs_conformance.canary.rules import RuleSettings, prometheus_rule, rule_file
+from obs_conformance.canary.rules import RuleSettings, chart_rule_groups, prometheus_rule, rule_file
 from obs_conformance.envconf import EnvFileError, Environment, load_environment
 from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 from obs_conformance.envconf.paths import PROJECT_ROOT
@@ -112,7 +112,8 @@ def parser() -> argparse.ArgumentParser:
         help="ConformanceCanaryCheckFailing after N failed rounds (default: 3)",
     )
     rules = commands.add_parser("rules", help="print the canary's rule group (a rule file, or a PrometheusRule)")
-    rules.add_argument("--namespace", required=True, help="the canary's namespace (its alerts carry it)")
+    rules.add_argument("--namespace", default="monitoring", help="the canary's namespace (its alerts carry it)")
+    rules.add_argument("--chart", action="store_true", help="the groups of the Helm chart's files/canary-rules.yaml")
     rules.add_argument("--prometheus-rule", action="store_true", help="as a PrometheusRule for prometheus-operator")
     rules.add_argument("--alert-after-rounds", type=int, default=3)
     return top
@@ -128,6 +129,9 @@ def load_env(name: str, env_dir: Path | None) -> Environment:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.command == "rules" and args.chart:
+            print(chart_rule_groups(), end="")
+            return 0
         if args.command == "rules":
             settings = RuleSettings(namespace=args.namespace, failing_rounds=args.alert_after_rounds)
             print(
