@@ -137,8 +137,9 @@ def test_app_metric_series_and_target_info_get_the_design_labels(
     record_latency: Callable[[float], None],
 ) -> None:
     """The prometheus exporter names a series' job ``<service.namespace>/<service.name>`` and its instance
-    ``service.instance.id``; the other resource attributes are labels of ``target_info`` of the same
-    job and instance, never of every series (a pod name on each series is the cardinality to avoid)."""
+    ``service.instance.id``; its series carry the app's ``namespace`` (the design's label); the other resource
+    attributes are labels of ``target_info`` of the same job and instance, never of every series (a pod
+    name on each series is the cardinality to avoid)."""
     pod = sent.pod
     waited = read_series(prometheus, sent.metric, patience("METRIC"))
     record_latency(since_sent(sent.metric))
@@ -147,8 +148,13 @@ def test_app_metric_series_and_target_info_get_the_design_labels(
     identity = {"job": series.labels.get("job"), "instance": series.labels.get("instance")}
     wanted_identity = {"job": f"{pod.namespace}/{pod.service}", "instance": pod.instance}
     assert identity == wanted_identity, f"Prometheus: {sent.metric.prometheus_name} has {identity}"
-    on_series = sorted(k for k in series.labels if k.startswith("k8s_") or k in {"k8s.pod.name", "namespace"})
+    on_series = sorted(k for k in series.labels if k.startswith("k8s_") or k == "k8s.pod.name")
     assert not on_series, f"Prometheus: resource attributes on every series: {on_series} ({series.labels})"
+    # scraped from the collector, a series without its own namespace would get the collector's
+    assert series.labels.get("namespace") == pod.namespace, (
+        f"Prometheus: {sent.metric.prometheus_name} has namespace={series.labels.get('namespace')!r}, "
+        f"expected the app's {pod.namespace!r} (set by the collector from k8s.namespace.name) ({series.labels})"
+    )
 
     promql = f'target_info{{job="{pod.namespace}/{pod.service}",instance="{pod.instance}"}}'
     expected = {

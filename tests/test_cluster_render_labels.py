@@ -154,7 +154,7 @@ def test_collector_derives_namespace_and_team_on_clusters_as_locally(deploy: Clu
     transform = cluster["processors"]["transform/design_labels"]
     teams = deploy.env.mapping("TEAM_BY_NAMESPACE")
     for signal in ("trace_statements", "metric_statements", "log_statements"):
-        [group] = transform[signal]
+        group, *datapoints = transform[signal]
         text = "\n".join(group["statements"])
         assert group["context"] == "resource" and 'attributes["k8s.namespace.name"]' in text, (signal, group)
         for namespace, team in teams.items():
@@ -162,6 +162,14 @@ def test_collector_derives_namespace_and_team_on_clusters_as_locally(deploy: Clu
                 f'set(attributes["team"], "{team}") where attributes["team"] == nil and attributes["namespace"] == "{namespace}"'
                 in text
             )
+        if signal == "metric_statements":  # the app's namespace on its series, not the collector's
+            [datapoint] = datapoints
+            assert datapoint["context"] == "datapoint" and datapoint["statements"] == [
+                'set(attributes["namespace"], resource.attributes["namespace"]) where attributes["namespace"] == nil '
+                'and resource.attributes["namespace"] != nil'
+            ], datapoint
+        else:
+            assert not datapoints, (signal, datapoints)
     manifest = collector_manifest(tmp_path / "out")
     assert f"/processor/transformprocessor {pins.OTELCOL_VERSION}" in manifest, (
         "the local build lacks the transform processor"
