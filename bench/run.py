@@ -346,7 +346,7 @@ def time_to_red(env: Environment, only: str = "") -> tuple[float, list[Red]]:
                 if breakage.collector is not None:
                     config = _collector_config(home)
                     if breakage.collector is not _prometheus_exporter_off:
-                        _metrics_via_the_shared_collector(config, env.text("OTLP_GRPC_ENDPOINT"))
+                        _metrics_via_the_shared_collector(config, str(env.endpoint("OTLP_GRPC_ENDPOINT")))
                     breakage.collector(config, dead)
                     grpc, http = stack.enter_context(collector_with(config, home))
                     overrides = {**overrides, "OTLP_GRPC_ENDPOINT": grpc, "OTLP_HTTP_URL": http}

@@ -200,3 +200,30 @@ def test_a_log_exporter_on_a_wrong_port_is_one_verdict_for_every_log_check(tmp_p
     assert set(others) == {first.group(1)} and len(others) >= len(failed) - 1, out[-4000:]
     assert out.count("not seen (failed at once)") >= len(failed) - 1, out[-4000:]
     assert "passed" in out.splitlines()[-1], out[-2000:]  # the retention check reads the store itself: green
+
+
+def test_a_refused_collector_costs_one_export_timeout_not_one_per_send(registry: Pipelines) -> None:
+    from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+    from obs_conformance.fixtures.otlp_checked import CheckedLogExporter, EmitError
+
+    class Refusing:
+        calls = 0
+
+        def export(self, batch: Any) -> LogRecordExportResult:
+            Refusing.calls += 1
+            return LogRecordExportResult.FAILURE
+
+    where = "OTLP/gRPC 127.0.0.1:9"
+    with for_check("t.py::test_a"):
+        first = CheckedLogExporter(Refusing(), where)  # type: ignore[arg-type]
+        first.export([])
+        with pytest.raises(EmitError) as own:
+            first.raise_on_failure()
+    assert blamed(own.value) == (f"collector ({where})", "refused or unreachable")
+    with for_check("t.py::test_b"):
+        later = CheckedLogExporter(Refusing(), where)  # type: ignore[arg-type]
+        later.export([])
+        with pytest.raises(EmitError, match=r"later exports not tried: refused or unreachable, see t\.py::test_a"):
+            later.raise_on_failure()
+    assert Refusing.calls == 1
