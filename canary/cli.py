@@ -16,7 +16,7 @@ import yaml
 
 from obs_conformance.canary.errors import CanaryUsageError
 from obs_conformance.canary.ledger import SIGNALS
-from obs_conformance.canary.rules import RuleSettings, chart_rule_groups, prometheus_rule, rule_file
+from obs_conformance.canary.rules import NAMESPACE, RuleSettings, chart_rule_groups, prometheus_rule, rule_file
 from obs_conformance.envconf import EnvFileError, Environment, load_environment
 from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
 from obs_conformance.envconf.paths import PROJECT_ROOT
@@ -112,7 +112,9 @@ def parser() -> argparse.ArgumentParser:
         help="ConformanceCanaryCheckFailing after N failed rounds (default: 3)",
     )
     rules = commands.add_parser("rules", help="print the canary's rule group (a rule file, or a PrometheusRule)")
-    rules.add_argument("--namespace", default="monitoring", help="the canary's namespace (its alerts carry it)")
+    rules.add_argument(
+        "--namespace", default=NAMESPACE, help=f"the canary's namespace, which its alerts carry (default: {NAMESPACE})"
+    )
     rules.add_argument("--chart", action="store_true", help="the groups of the Helm chart's files/canary-rules.yaml")
     rules.add_argument("--prometheus-rule", action="store_true", help="as a PrometheusRule for prometheus-operator")
     rules.add_argument("--alert-after-rounds", type=int, default=3)
@@ -198,7 +200,7 @@ def canary(args: argparse.Namespace) -> int:
     )
     if local is not None:
         settings = RuleSettings(
-            namespace=env.text("NAMESPACE"), channel=env.text("SLACK_CHANNEL"), failing_rounds=args.alert_after_rounds
+            namespace=NAMESPACE, channel=env.text("SLACK_CHANNEL"), failing_rounds=args.alert_after_rounds
         )
         local.install(f"{host}:{port}", settings)
     try:
