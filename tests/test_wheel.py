@@ -25,7 +25,17 @@ import pytest
 from obs_conformance.envconf.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
-SOURCES = ("pyproject.toml", "README.md", "envconf", "clients", "fixtures", "deployer", "suites", "slack_mock")
+SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "envconf",
+    "clients",
+    "fixtures",
+    "deployer",
+    "suites",
+    "slack_mock",
+    "canary",
+)
 # obs_conformance/ in a checkout: its __init__.py and links to the folders above (mapped by package-dir)
 NAMESPACE_INIT = "obs_conformance/__init__.py"
 TIMEOUT = 300
@@ -160,3 +170,10 @@ def test_pypi_fixtures_works_beside_ours(venv_python: Path, tmp_path: Path) -> N
     theirs, ours = run([str(venv_python), "-c", script], tmp_path, clean_env(tmp_path)).splitlines()
     assert "obs_conformance" not in theirs and theirs.endswith("fixtures/__init__.py"), theirs
     assert ours.startswith(str(venv_python.parent.parent)) and "obs_conformance/fixtures/plugin.py" in ours, ours
+
+
+def test_canary_rules_render_installed(venv_python: Path, tmp_path: Path) -> None:
+    """The canary's rule template is package data: its console script's entry point renders it from the wheel."""
+    code = "import sys; from obs_conformance.canary.cli import main; sys.exit(main(['rules', '--namespace', 'ns']))"
+    out = run([str(venv_python), "-c", code], tmp_path, clean_env(tmp_path))
+    assert "ConformanceCanaryCheckFailing" in out and "namespace: ns" in out, out
