@@ -9,9 +9,11 @@ as last seen.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -32,6 +34,18 @@ from obs_conformance.clients.errors import BackendUnreachable, WaitTimeout
 T = TypeVar("T")
 
 _wakeup = threading.Event()  # never set: Event.wait is an interruptible, deadline-bounded pause
+_origin: contextvars.ContextVar[float | None] = contextvars.ContextVar("obsconf_deadline_origin", default=None)
+
+
+@contextmanager
+def deadlines_from(when: float | None) -> Iterator[None]:
+    """Waits inside that give no ``started_at`` count their deadline from ``when`` (``time.monotonic()``):
+    a check's body whose data was sent ahead waits until its send's deadline, not one more deadline."""
+    token = _origin.set(when)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
 
 
 @dataclass(frozen=True)
@@ -141,9 +155,10 @@ def wait_for(
 ) -> Waited[T]:
     """Call ``probe`` until it reports ``ok`` or ``deadline`` seconds have passed.
 
-    ``started_at`` (``time.monotonic()``, say when the data was sent) is when the deadline
-    began, if before this call: checks of one pipeline whose data went out together then expire
-    together, not one deadline after another. ``probe`` is always called at least once.
+    ``started_at`` (``time.monotonic()``, say when the data was sent; by default the origin set by
+    ``deadlines_from``) is when the deadline began, if before this call: checks of one pipeline
+    whose data went out together then expire together, not one deadline after another. ``probe``
+    is always called at least once.
 
     A :class:`BackendUnreachable` counts as "not yet" for ``unreachable_grace``
     seconds in a row (a restarting backend comes back); past that the wait ends
@@ -154,6 +169,7 @@ def wait_for(
     if patience is not None:
         deadline, max_interval = patience.deadline, patience.max_interval
     start = time.monotonic()
+    started_at = _origin.get() if started_at is None else started_at
     end = (start if started_at is None else min(started_at, start)) + deadline
     unreachable = _UnreachableFor(min(unreachable_grace, max(end - start, 0.0)))
     retrying = Retrying(
