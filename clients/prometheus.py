@@ -197,6 +197,11 @@ class PrometheusClient(HttpBackend):
         params = {"match[]": match, "start": f"{start:.3f}", "end": f"{end:.3f}", "limit": "1"}
         return bool(self._data("/api/v1/series", params))
 
+    def started_at(self) -> str:
+        """When the server started (RFC 3339, /api/v1/status/runtimeinfo): a young server has not yet run
+        the first evaluation of a rule group with a long interval."""
+        return str(self._data("/api/v1/status/runtimeinfo")["startTime"])
+
     def config(self) -> dict[str, Any]:
         parsed: dict[str, Any] = yaml.safe_load(self._data("/api/v1/status/config")["yaml"])
         return parsed

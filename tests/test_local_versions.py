@@ -49,7 +49,7 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> tuple[Environment, Layo
     hook = layout.secrets / "slack_webhook_url"
     hook.write_text(f"{env.text('SLACK_MOCK_URL')}/services/T0/B0/versions\n")
     for config in render_configs(env, layout, hook, cluster_config(env, CHARTS)):
-        config.path.write_text(config.text)
+        config.write()
     bins = dataclasses.replace(
         Binaries.unbuilt(),
         prometheus=str(gobuild.build_source_module(pins.PROMETHEUS)),
