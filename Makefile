@@ -6,6 +6,9 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 PYTEST_ARGS ?=
 CHARTS ?= ../shared/charts
+# Every process of a target finds the pinned charts (private stacks in the tests render from them too;
+# the render is cached by chart version and values, so a warm run reads no chart).
+export OBSCONF_CHARTS := $(abspath $(CHARTS))
 
 .PHONY: conformance test deps stack kube tools lint typecheck unit down image-test
 
