@@ -56,7 +56,10 @@ class KubernetesClient(HttpBackend):
         """The same client (session, credentials) with another timeout per call."""
         return type(self)(self.base_url, timeout, self.session)
 
+    calls = 0  # requests made by every client of this process: the API cost of a run (bench/run.py)
+
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        KubernetesClient.calls += 1
         # the cluster's CA on each call: a session's verify loses to REQUESTS_CA_BUNDLE (requests merges
         # environment settings over the session's), and a private CA would then fail verification
         kwargs.setdefault("verify", self.session.verify)
@@ -73,9 +76,8 @@ class KubernetesClient(HttpBackend):
         return result
 
     def items(self, path: str) -> list[dict[str, Any]]:
-        """The items of a list at ``path``; a missing resource type is an empty list."""
-        found = self.get(path)
-        return list(found.get("items", [])) if found else []
+        """The items of a list at ``path``, paged like ``list_all``; a missing resource type is an empty list."""
+        return self.list_all(path)
 
     def list_all(self, path: str, page: int = 500) -> list[dict[str, Any]]:
         """Every item of the list at ``path`` (a kind across namespaces), page by page (``limit``/``continue``):
