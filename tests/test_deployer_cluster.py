@@ -18,7 +18,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 HOOK = "https://hooks.example.invalid/services/TSECRET/BSECRET/webhook-secret-value-42"
 PASSWORD = "pg-password-secret-value-42"
-SECRETS = ("webhook-secret-value-42", PASSWORD)
+FRONT_DOOR_PASSWORD = "front-door-secret-value-42"
+SECRETS = ("webhook-secret-value-42", PASSWORD, FRONT_DOOR_PASSWORD)
 
 # A POSIX shell stand-in (a few ms a call; the deployer makes dozens of calls per run). One record
 # per call, every field NUL-terminated (any argument survives): the argument count, the tool, its
@@ -48,13 +49,16 @@ class Deployer:
             path.chmod(0o755)
         self.record = tmp_path / "calls.record"
         self.deploy_dir = tmp_path / "deploy"
+        # The charts by their repository references, as the plan shows them, whatever OBSCONF_CHARTS the
+        # caller's shell names (an offline mirror turns them into .tgz paths).
         self.env = {
-            **os.environ,
+            **{key: value for key, value in os.environ.items() if key != "OBSCONF_CHARTS"},
             "PATH": f"{self.bin}:{os.environ['PATH']}",
             "RECORD": str(self.record),
             "OBSCONF_DEPLOY_DIR": str(self.deploy_dir),
             "SLACK_WEBHOOK_URL": HOOK,
             "POSTGRES_EXPORTER_PASSWORD": PASSWORD,
+            "INGRESS_AUTH_PASSWORD": FRONT_DOOR_PASSWORD,
         }
 
     def run(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -134,7 +138,8 @@ def test_two_up_runs_give_identical_commands_and_no_delete(deployer: Deployer) -
     assert [c["argv"][0] for c in calls_first].count("helm") == 6
     assert all("--wait" in c["argv"] for c in calls_first if c["argv"][0] == "helm")
     secret_applies = [c for c in calls_first if c["stdin_sha256"]]
-    assert len(secret_applies) == 2 and all(c["argv"][-2:] == ["-f", "-"] for c in secret_applies)
+    # the Slack webhook, the Postgres exporter's password and the front door's htpasswd
+    assert len(secret_applies) == 3 and all(c["argv"][-2:] == ["-f", "-"] for c in secret_applies)
     assert "done in" in first.stdout
     deployer.assert_no_secret_anywhere(first)
 
@@ -158,7 +163,8 @@ def test_down_keeps_pvcs_unless_delete_data(deployer: Deployer) -> None:
 
 @pytest.mark.slow  # two deployer processes
 def test_kind_creates_its_cluster_only_when_absent(deployer: Deployer) -> None:
-    deployer.run("up", "--env", "kind", "--no-wait", SLACK_WEBHOOK_URL="")
+    first = deployer.run("up", "--env", "kind", "--no-wait", SLACK_WEBHOOK_URL="")
+    assert first.returncode == 0, first.stderr
     config = str(deployer.deploy_dir / "kind" / "kind-cluster.yaml")
     assert ["kind", "create", "cluster", "--name", "obs-conformance", "--config", config, "--wait", "180s"] in [
         c["argv"] for c in deployer.calls()
