@@ -23,7 +23,7 @@ from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.targets.kwok import operators
 from obs_conformance.deployer.targets.kwok.components import KubePlane
 from obs_conformance.deployer.targets.kwok.pki import ADMIN, KubePki
-from obs_conformance.deployer.toolchain import gobuild, helm_build, kube_build, operator_build
+from obs_conformance.deployer.toolchain import gobuild, kube_build, operator_build
 from obs_conformance.envconf import load_environment
 
 FORBIDDEN_PACKAGES = ("/pkg/issuer/acme", "/pkg/issuer/vault", "/pkg/issuer/venafi", "Venafi/vcert", "acmechallenges")
@@ -150,14 +150,13 @@ def test_crds_render_from_the_pinned_charts(monkeypatch: pytest.MonkeyPatch) -> 
     # helm template runs every time; its output's documents are those load_all made of the same text
     monkeypatch.setattr(operators, "load_all", parsed_documents)
     env = load_environment("kwok")
-    helm = helm_build.build_helm()
     wanted = {
         "prometheus-operator": {"prometheuses.monitoring.coreos.com", "alertmanagers.monitoring.coreos.com"},
         "opentelemetry-operator": {"opentelemetrycollectors.opentelemetry.io", "instrumentations.opentelemetry.io"},
         "cert-manager": {"certificates.cert-manager.io", "clusterissuers.cert-manager.io"},
     }
     for name, crds in operators.operator_crds(env).items():
-        documents = operators.render_crds(helm, crds, operators.chart_source(), pins.KUBERNETES_VERSION)
+        documents = operators.render_crds(crds, operators.chart_source(), pins.KUBERNETES_VERSION)
         names = {d["metadata"]["name"] for d in documents}
         assert wanted[name] <= names, f"{name}: {sorted(names)}"
         for document in documents:

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ import requests
 from obs_conformance.clients.errors import WaitTimeout
 from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.toolchain.run import Process, TimeoutExpired, run, spawn
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,8 @@ def probe_ready(spec: ProcessSpec, timeout: float = 1.0) -> tuple[bool, str]:
         return response.status_code == 200, f"HTTP {response.status_code}"
     if spec.ready_command:
         try:
-            done = subprocess.run(
-                list(spec.ready_command), capture_output=True, text=True, timeout=timeout * 5, check=False
-            )
-        except subprocess.TimeoutExpired:
+            done = run(spec.ready_command, timeout=timeout * 5)
+        except TimeoutExpired:
             return False, "no answer"
         return done.returncode == 0, (done.stdout or done.stderr).strip()[-120:]
     if spec.ready_tcp:
@@ -109,7 +107,7 @@ class ProcessManager:
         self.layout = layout
         # children started by this manager: polled directly, since between fork and
         # exec /proc/<pid>/cmdline still shows our own command line
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._children: dict[str, Process] = {}
 
     def _pidfile(self, name: str) -> Path:
         return self.layout.run / f"{name}.pid"
@@ -149,15 +147,8 @@ class ProcessManager:
         with log.open("ab") as out:
             out.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {spec.name} ===\n".encode())
             out.flush()
-            process = subprocess.Popen(
-                list(spec.argv),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                cwd=spec.cwd,
-                user=spec.user,
-                start_new_session=True,
+            process = spawn(
+                spec.argv, stdout=out, merge_stderr=True, env=env, cwd=spec.cwd, user=spec.user, new_session=True
             )
         self._pidfile(spec.name).write_text(
             json.dumps(

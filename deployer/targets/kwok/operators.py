@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,8 @@ from obs_conformance.deployer.errors import StackError
 from obs_conformance.deployer.targets.kwok.components import FIELD_MANAGER, LOOPBACK, KubePlane
 from obs_conformance.deployer.toolchain import gobuild, helm_build, operator_build
 from obs_conformance.deployer.toolchain.charts import ChartSource, load_all
+from obs_conformance.deployer.toolchain.run import TimeoutExpired
+from obs_conformance.deployer.toolchain.tools import pinned_helm
 from obs_conformance.envconf import Environment
 
 HELM_TIMEOUT = 120.0
@@ -81,17 +82,18 @@ def chart_source() -> ChartSource:
     return source
 
 
-def render_crds(helm: Path, crds: ChartCrds, charts: ChartSource, kube_version: str) -> list[dict[str, Any]]:
-    argv = [
-        str(helm), "template", crds.release, *charts.reference(crds.chart), "--namespace", crds.namespace,
-        "--kube-version", kube_version, "--include-crds", *(f"--set={s}" for s in crds.settings),
-    ]  # fmt: skip
+def render_crds(crds: ChartCrds, charts: ChartSource, kube_version: str) -> list[dict[str, Any]]:
+    """The chart's CRDs through ``helm template`` (the pinned helm), as its release would install them."""
+    settings = tuple(f"--set={s}" for s in crds.settings)
+    template = pinned_helm().template(
+        crds.release, charts.reference(crds.chart), crds.namespace, kube_version, settings
+    )
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=HELM_TIMEOUT, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
+        done = template.run(timeout=HELM_TIMEOUT)
+    except (OSError, TimeoutExpired) as e:
         raise StackError(f"{crds.chart} CRDs: helm template failed: {e}") from e
     if done.returncode != 0:
-        raise StackError(f"{crds.chart} CRDs: `{' '.join(argv)}` exited {done.returncode}: {done.stderr[-800:]}")
+        raise StackError(f"{crds.chart} CRDs: `{template.shown()}` exited {done.returncode}: {done.stderr[-800:]}")
     found = [doc for doc in load_all(done.stdout) if doc.get("kind") == "CustomResourceDefinition"]
     if not found:
         raise StackError(
@@ -125,7 +127,7 @@ def cached_crds(crds: ChartCrds, kube_version: str) -> list[dict[str, Any]]:
     if path.is_file():
         cached: list[dict[str, Any]] = json.loads(path.read_text())
         return cached
-    documents = render_crds(helm_build.build_helm(), crds, charts, kube_version)
+    documents = render_crds(crds, charts, kube_version)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # parallel test workers render too
     tmp.write_text(json.dumps(documents))
