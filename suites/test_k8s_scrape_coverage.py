@@ -1,5 +1,7 @@
 """Scrape coverage on the Kubernetes API: every ServiceMonitor finds its Services' ports, and every
-Service that exposes a metrics port is scraped by some ServiceMonitor.
+Service that exposes a metrics port is scraped by some ServiceMonitor: through it, or through its
+twin (a Service with the same pod selector and target port, as a chart's headless copy of a Service
+is; scraping both would scrape each pod twice, under two jobs).
 
 The objects are read with one paged list call per kind across the cluster (never one call per
 object), and matched as prometheus-operator does: a ServiceMonitor's ``namespaceSelector``
@@ -123,6 +125,36 @@ def covered(service: dict[str, Any], port: str, monitors: list[dict[str, Any]]) 
     )
 
 
+def twin_port(service: dict[str, Any], port: str, other: dict[str, Any]) -> str | None:
+    """The port of ``other`` that reaches the same pods' same port as ``service``'s ``port``: the same
+    namespace and pod selector (a chart's headless copy of a Service), the same target port."""
+    if other is service or other["metadata"].get("namespace") != service["metadata"].get("namespace"):
+        return None
+    selector = service.get("spec", {}).get("selector")
+    if not selector or other.get("spec", {}).get("selector") != selector:
+        return None
+    spec = next(p for p in service["spec"]["ports"] if p.get("name") == port)
+    target = str(spec.get("targetPort", spec.get("port")))
+    return next(
+        (str(p["name"]) for p in other["spec"].get("ports") or [] if str(p.get("targetPort", p.get("port"))) == target),
+        None,
+    )
+
+
+def scraped_through(
+    service: dict[str, Any], port: str, services: list[dict[str, Any]], monitors: list[dict[str, Any]]
+) -> bool:
+    """Whether the pods' port behind ``service``'s ``port`` is scraped: through it, or through a twin
+    Service (scraping both would scrape each pod twice, as two jobs)."""
+    if covered(service, port, monitors):
+        return True
+    for other in services:
+        name = twin_port(service, port, other)
+        if name is not None and covered(other, name, monitors):
+            return True
+    return False
+
+
 @pytest.fixture(scope="module")
 def scrape_objects(kube: KubernetesClient) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Every ServiceMonitor and every Service of the cluster: one paged list call per kind."""
@@ -153,7 +185,7 @@ def test_every_metrics_service_is_scraped_by_a_service_monitor(
         f"Service {_name(service)} port {port!r}"
         for service in exposing
         for port in metrics_ports(service)
-        if not covered(service, port, monitors)
+        if not scraped_through(service, port, services, monitors)
     ]
     assert not uncovered, (
         f"Kubernetes API: metrics ports in {namespaces} no ServiceMonitor scrapes "

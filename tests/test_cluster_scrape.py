@@ -18,6 +18,12 @@ import pytest
 
 from obs_conformance.deployer.toolchain.kube_build import kubectl
 from obs_conformance.envconf import load_environment
+from obs_conformance.suites.test_k8s_scrape_coverage import (
+    metrics_ports,
+    monitor_problems,
+    monitored_namespaces,
+    scraped_through,
+)
 from tests.cluster_render import CLUSTER_ENVS, ClusterRender, rendered
 
 pytestmark = pytest.mark.slow
@@ -93,7 +99,9 @@ def collector_services(collector: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def scrape_targets(deploy: ClusterRender) -> list[Target]:
+def services_and_monitors(deploy: ClusterRender) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The Services the deploy makes (with the operator's collector Services) and the ServiceMonitors
+    the Prometheus of prom-stack selects, each with the namespace it lands in."""
     namespace = deploy.env.text("NAMESPACE")
 
     def placed(release: str, doc: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +120,11 @@ def scrape_targets(deploy: ClusterRender) -> list[Target]:
         if doc.get("kind") == "ServiceMonitor"
         and _selects(prometheus["spec"]["serviceMonitorSelector"], doc["metadata"].get("labels", {}))
     ]
+    return services, monitors
+
+
+def scrape_targets(deploy: ClusterRender) -> list[Target]:
+    services, monitors = services_and_monitors(deploy)
     targets = []
     for monitor in monitors:
         spec = monitor["spec"]
@@ -168,6 +181,45 @@ def test_every_expected_scrape_job_is_created(name: str) -> None:
         f"SCRAPE_JOBS not created by any ServiceMonitor: {sorted(expected - jobs)}; created: {sorted(jobs)}"
     )
     assert deploy.env.text("COLLECTOR_JOB") in jobs
+
+
+# 8. On the render, what the k8s suite checks on the deployed cluster (suites/test_k8s_scrape_coverage.py):
+# every monitor of the stack's and apps' namespaces finds a Service with each endpoint's port, and every
+# Service there with a metrics port is scraped (directly or through its twin: loki-stack's headless copy).
+# The operator's own metrics (opentelemetry-operator port metrics) are scraped; tempo's monitor names only
+# the port its Service has (no jaeger-metrics without tempo-query); where no kubelet runs (kwok) there is
+# no kubelet monitor (it would select the kubelet Service the operator keeps, and the kwok one keeps none).
+def test_every_monitor_finds_its_port_and_every_metrics_port_is_scraped(deploy: ClusterRender) -> None:
+    services, monitors = services_and_monitors(deploy)
+    # Services of every cluster, not of the deploy: the API server's; the kubelets' one the operator keeps
+    services.append({"kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                     "spec": {"ports": [{"name": "https", "port": 443, "targetPort": 6443}]}})  # fmt: skip
+    has_kubelets = deploy.env.profile.has_kubelet_stats
+    if has_kubelets:
+        services.append({"kind": "Service", "metadata": {"name": "prom-stack-kube-prometheus-kubelet",
+                         "namespace": "kube-system", "labels": {"app.kubernetes.io/name": "kubelet", "k8s-app": "kubelet"}},
+                         "spec": {"ports": [{"name": "https-metrics", "port": 10250}, {"name": "http-metrics", "port": 10255},
+                                            {"name": "cadvisor", "port": 4194}]}})  # fmt: skip
+    namespaces = set(monitored_namespaces(deploy.env))
+    # the apps' exporter Services are the apps' (dev), not the deploy's: their monitors are not checked here
+    mine = [m for m in monitors if m["metadata"]["namespace"] == deploy.env.text("NAMESPACE")]
+    problems = [problem for monitor in mine for problem in monitor_problems(monitor, services)]
+    assert not problems, problems
+    uncovered = [
+        (s["metadata"]["namespace"], s["metadata"]["name"], port)
+        for s in services
+        if s["metadata"]["namespace"] in namespaces
+        for port in metrics_ports(s)
+        if not scraped_through(s, port, services, monitors)
+    ]
+    assert not uncovered, f"metrics ports no ServiceMonitor scrapes: {uncovered}"
+    names = {m["metadata"]["name"] for m in monitors}
+    assert "opentelemetry-operator" in names
+    assert ("prom-stack-kube-prometheus-kubelet" in names) is has_kubelets, sorted(names)
+    tempo = next(m for m in monitors if m["metadata"]["name"] == "tempo-metrics")
+    assert [e["port"] for e in tempo["spec"]["endpoints"]] == ["tempo-prom-metrics"]
+    assert "tempo" not in names, "the tempo chart's monitor names port jaeger-metrics, which its Service lacks"
 
 
 def test_collector_services_model_matches_the_operator() -> None:
