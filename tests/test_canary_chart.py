@@ -77,6 +77,13 @@ def test_chart_lints_strictly_and_renders_every_object(helm: Path) -> None:
     pod = next(d for d in documents if d["kind"] == "Pod")
     assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test" and "smoke" in pod["spec"]["containers"][0]["args"]
     role = next(d for d in documents if d["kind"] == "ClusterRole")
+    binding = next(d for d in documents if d["kind"] == "ClusterRoleBinding")
+    # cluster-scoped, so named after the release and its namespace: installs in two namespaces never collide
+    assert role["metadata"]["name"] == binding["metadata"]["name"] == "monitoring-canary-obs-conformance-canary"
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "canary-obs-conformance-canary", "namespace": "monitoring"}
+    ]
     assert all(set(r["verbs"]) == {"get", "list", "watch"} for r in role["rules"])
     assert not any("secrets" in r["resources"] for r in role["rules"])
 
@@ -99,18 +106,30 @@ def kwok(helm: Path) -> Iterator[dict[str, Any]]:
     namespace = f"canary-test-{secrets.token_hex(3)}"
     release = "canary"
     helm_args = [str(helm), f"--kubeconfig={kubeconfig}", "-n", namespace]
+    # the chart's cluster-scoped objects: named after the release and its namespace (canary.clusterName)
+    cluster_scoped = f"{namespace}-{release}-obs-conformance-canary"
     try:
         yield {"kubectl": kubectl, "helm": helm_args, "namespace": namespace, "release": release}
     finally:
+        # everything the test installed goes, the cluster-scoped objects too: helm uninstall removes them;
+        # if it failed (or the install was cut short), they are deleted by name, or a re-run would meet them
         subprocess.run(
-            [*helm_args, "uninstall", release, "--wait", "--timeout", "120s"],
+            [*helm_args, "uninstall", release, "--ignore-not-found", "--wait", "--timeout", "120s"],
             capture_output=True,
             timeout=180,
+            check=False,
+        )
+        left = subprocess.run(
+            [*kubectl, "delete", "clusterrolebinding,clusterrole", cluster_scoped, "--ignore-not-found", "-o", "name"],
+            capture_output=True,
+            text=True,
+            timeout=60,
             check=False,
         )
         subprocess.run(
             [*kubectl, "delete", "namespace", namespace, "--wait=false"], capture_output=True, timeout=60, check=False
         )
+        assert left.returncode == 0, f"could not delete ClusterRole(Binding) {cluster_scoped}: {left.stderr.strip()}"
 
 
 @pytest.mark.stack
@@ -159,6 +178,8 @@ def test_chart_on_kwok_runs_with_least_privilege(kwok: dict[str, Any]) -> None:
     assert {e["port"] for e in monitor["spec"]["endpoints"]} == {p["name"] for p in service["spec"]["ports"]}
     run(*kubectl, "-n", namespace, "get", "prometheusrule", fullname)
 
+    run(*kubectl, "get", "clusterrole", f"{namespace}-{fullname}")
+    run(*kubectl, "get", "clusterrolebinding", f"{namespace}-{fullname}")
     account = f"system:serviceaccount:{namespace}:{fullname}"
 
     def can(verb: str, resource: str, where: str = namespace) -> bool:

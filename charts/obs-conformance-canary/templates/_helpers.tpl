@@ -15,6 +15,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{- define "canary.fullname" -}}{{ printf "%s-%s" .Release.Name (include "canary.name" .) | trunc 63 | trimSuffix "-" }}{{- end -}}
 
+{{/* Cluster-scoped objects (the ClusterRole and its binding) are named after the release AND its namespace:
+     named after the release only, two installs of one release name in two namespaces would collide. */}}
+{{- define "canary.clusterName" -}}{{ printf "%s-%s" .Release.Namespace (include "canary.fullname" .) | trunc 253 | trimSuffix "-" }}{{- end -}}
+
 {{/* The pod spec's volumes and the container's environment, shared by the Deployment and the helm test. */}}
 {{- define "canary.volumes" -}}
 - name: env
