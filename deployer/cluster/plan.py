@@ -227,6 +227,16 @@ def up_plan(
     )
     if profile.own_postgres:
         exporter = (exporter[0], tools.apply(f(POSTGRES_MANIFEST)), exporter[1])
+    if profile.app_namespaces:
+        # no app runs in the app namespaces the deployer makes: a Postgres exporter in each stands in for the
+        # app's own, so the namespace's ServiceMonitor (service-monitors.yaml) selects a Service to scrape
+        for app in env.app_namespaces:
+            exporter += (
+                tools.apply_secret(_secret_manifest(POSTGRES_SECRET, app, {"password": password.reveal()}),
+                                   POSTGRES_SECRET, app),
+                tools.install(f"{app}-postgres-exporter", "prometheus-postgres-exporter", app,
+                              "--values", f("postgres-exporter-values.yaml")),
+            )  # fmt: skip
     steps += [
         Step(3, "create the namespace" + (" and the front door's htpasswd Secret" if auth else ""), (
             tools.apply(f("namespace.yaml")),
@@ -247,7 +257,8 @@ def up_plan(
             tools.apply(f("otel-collector.yaml")),
             tools.apply(f("instrumentation.yaml")),
         )),
-        Step(8, "install the Postgres exporter with its secret", exporter),
+        Step(8, "install the Postgres exporter with its secret"
+             + (" (and one per app namespace)" if profile.app_namespaces else ""), exporter),
         Step(9, "apply the ServiceMonitors and the conformance rules", (
             tools.apply(f("service-monitors.yaml")),
             tools.apply(f("conformance-rules.yaml")),
@@ -284,7 +295,8 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
         Step(9, "remove the ServiceMonitors and the conformance rules", (
             delete("conformance-rules.yaml"), delete("service-monitors.yaml"),
         )),
-        Step(8, "remove the Postgres exporter", (
+        Step(8, "remove the Postgres exporter" + (" and those of the app namespaces" if env.profile.app_namespaces else ""), (
+            *(uninstall(f"{app}-postgres-exporter", app) for app in (env.app_namespaces if env.profile.app_namespaces else ())),
             uninstall("postgres-exporter"), *((delete(POSTGRES_MANIFEST),) if env.profile.own_postgres else ()),
         )),
         Step(7, "remove the collector, instrumentation and operator", (
