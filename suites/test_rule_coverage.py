@@ -262,10 +262,14 @@ def test_rules_over_a_conditional_source(env: Environment, rule_coverage: Covera
 
 
 def test_every_rule_group_runs_every_evaluation_interval(
-    env: Environment, prometheus: PrometheusClient, declared_rule_intervals: dict[str, float]
+    env: Environment, prometheus: PrometheusClient, declared_rule_intervals: dict[str, float] | None
 ) -> None:
     """Each group's running interval (/api/v1/rules) is the env's EVALUATION_INTERVAL, or the
     ``interval:`` the group sets itself in the deployed rules (the chart's render with the env's values)."""
+    if declared_rule_intervals is None:
+        pytest.skip(
+            "the deployed rules could not be rendered (OBSCONF_CHARTS unset, public chart repositories unreachable)"
+        )
     default = env.duration("EVALUATION_INTERVAL")
     groups = prometheus.rule_groups()
     assert groups, f"Prometheus: no rule group loaded (GET {prometheus.url('/api/v1/rules')})"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from obs_conformance.clients.durations import duration_seconds
 from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient
 from obs_conformance.deployer.toolchain.tools import Tool
@@ -52,19 +53,27 @@ def test_every_rule_evaluates_without_error(
     patience: Callable[[str], Patience],
     prometheus: PrometheusClient,
     run_started: float,
-    declared_rule_intervals: dict[str, float],
+    declared_rule_intervals: dict[str, float] | None,
 ) -> None:
     """Health from an evaluation after the run started, not one left over from before it.
 
-    A group that sets its own interval in the deployed rules, longer than the deadline (the chart's 3m
-    availability rules), cannot be waited for: it must have been evaluated within twice its interval
-    (its loop runs), and its health is that latest evaluation's, named as such. Any other group (a
-    global evaluation interval set too long among them) must evaluate after the run started."""
+    A group that sets its own interval in the deployed rules (the chart's render with the env's
+    values), longer than the deadline (the chart's 3m availability rules), cannot be waited for: it
+    must have been evaluated within twice its interval (its loop runs), and its health is that latest
+    evaluation's, named as such. Any other group (a global evaluation interval set too long among them)
+    must evaluate after the run started. Without the render, a group running at another interval than
+    Prometheus' global one counts as setting its own."""
     since = on_prometheus_clock(prometheus, run_started)
     wait = patience("ALERT")
+    declared = declared_rule_intervals
+    if declared is None:
+        global_interval = duration_seconds(str(prometheus.config()["global"]["evaluation_interval"]))
+        declared = {
+            g["name"]: float(g["interval"]) for g in prometheus.rule_groups() if float(g["interval"]) != global_interval
+        }
 
     def slow(rule: dict[str, Any]) -> bool:
-        return declared_rule_intervals.get(rule["group"], 0.0) > wait.deadline
+        return declared.get(rule["group"], 0.0) > wait.deadline
 
     started = evaluated_at({"lastEvaluation": prometheus.started_at()})
 
