@@ -51,7 +51,12 @@ def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
 
     selector = {"namespace": namespace, "team": team, "environment": env.text("ENV_NAME")}
     expected = SentLog(
-        service=container, body=payload["message"], severity_text="error", attributes={}, trace_id="", sent_at=written_at
+        service=container,
+        body=payload["message"],
+        severity_text="error",
+        attributes={},
+        trace_id="",
+        sent_at=written_at,
     )
     waited = read_logs(log_store, expected, selector, probe_id, patience("LOG"))
     record_latency(time.monotonic() - written_at)
