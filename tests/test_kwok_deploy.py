@@ -168,14 +168,14 @@ def pvcs(env: Environment) -> list[str]:
 
 
 def test_up_twice_suites_down_and_delete_data(
-    plane: tuple[Environment, Path, Path], tmp_path: Path, record_property: Any
+    plane: tuple[Environment, Path, Path], tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     env, env_file, state = plane
     deployer = Deployer(env_file, tmp_path)
 
     start = time.monotonic()
     first = deployer.up()
-    record_property("first_up_seconds", round(time.monotonic() - start, 1))
+    request.node.user_properties.append(("first_up_seconds", round(time.monotonic() - start, 1)))
     assert "step 11: install tempo and its ingress" in first
 
     suites = subprocess.run(
@@ -189,7 +189,7 @@ def test_up_twice_suites_down_and_delete_data(
     before = snapshot(env)
     start = time.monotonic()
     deployer.up()
-    record_property("second_up_seconds", round(time.monotonic() - start, 1))
+    request.node.user_properties.append(("second_up_seconds", round(time.monotonic() - start, 1)))
     check_second_up_changes_nothing(env, before, snapshot(env))
 
     expected = sorted(PVCS.values())
