@@ -279,6 +279,34 @@ def make_monitor_without_release(v: Variant) -> None:
     apply(v.kwok, monitor)
 
 
+def make_monitor_selecting(v: Variant, app: str) -> None:
+    """A postgres-exporter Service with a metrics port, and a ServiceMonitor (``release: prom-stack``,
+    port ``http-metrics``) whose selector asks for ``app``: the Service's own label, or a typo of it."""
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": "postgres-exporter",
+            "namespace": v.namespace,
+            "labels": {"app": "prometheus-postgres-exporter"},
+        },
+        "spec": {
+            "selector": {"app": "prometheus-postgres-exporter"},
+            "ports": [{"name": "http-metrics", "port": 9187, "targetPort": 9187}],
+        },
+    }
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "postgres-exporter", "namespace": v.namespace, "labels": {"release": "prom-stack"}},
+        "spec": {
+            "selector": {"matchLabels": {"app": app}},
+            "endpoints": [{"port": "http-metrics", "interval": str(v.env.duration("SCRAPE_INTERVAL"))}],
+        },
+    }
+    apply(v.kwok, service, monitor)
+
+
 # variant, the failing checks, what their messages must name
 BROKEN = [
     ("pvc-20Gi", "test_pvc_bound_with_env_size_and_class[PROMETHEUS]", ["prometheus-prom-stack", "'size': '20Gi'", "'size': '5Gi'"]),
@@ -289,6 +317,8 @@ BROKEN = [
     ("san-mismatch", "test_secret_certificate_covers_host[loki]", ["loki-tls", "kwok-obs-conformance-grafana.localtest.me", "expected one covering kwok-obs-conformance-loki.localtest.me"]),
     ("crashloop", "test_every_pod_ready_and_not_restarting", ["loki-stack-0/loki: waiting (CrashLoopBackOff), expected running", "12 restarts, expected at most 5", "loki-stack-0: Ready=False, expected True"]),
     ("servicemonitor-no-release", "test_service_monitor_selected_every_scrape_interval[postgres-exporter]", ["ServiceMonitor obsconf-brk-servicemonitor-no-release/postgres-exporter: label release=None", "expected 'prom-stack'"]),
+    # the monitor's namespace is the variant env's NAMESPACE, so the coverage checks look at it
+    ("servicemonitor-selects-nothing", "test_every_service_monitor_selects_a_service_with_its_port test_every_metrics_service_is_scraped_by_a_service_monitor", ["ServiceMonitor obsconf-brk-servicemonitor-selects-nothing/postgres-exporter: selects no Service (selector {'matchLabels': {'app': 'prometheus-postgres-exportr'}}", "Service obsconf-brk-servicemonitor-selects-nothing/postgres-exporter port 'http-metrics'"]),
 ]  # fmt: skip
 SELECTED = {
     "pvc-20Gi": "test_pvc_bound_with_env_size_and_class and PROMETHEUS",
@@ -299,6 +329,7 @@ SELECTED = {
     "san-mismatch": "test_secret_certificate_covers_host and loki",
     "crashloop": "test_every_pod_ready_and_not_restarting",
     "servicemonitor-no-release": "test_service_monitor_selected_every_scrape_interval and postgres",
+    "servicemonitor-selects-nothing": "test_k8s_scrape_coverage",
 }  # fmt: skip
 
 
@@ -312,6 +343,8 @@ def test_broken_variant_made_for_real_fails_with_a_precise_message(
         make_certificate_variant(variant, name)
     elif name == "crashloop":
         make_crashloop(variant)
+    elif name == "servicemonitor-selects-nothing":
+        make_monitor_selecting(variant, "prometheus-postgres-exportr")  # a typo of the Service's label
     else:
         make_monitor_without_release(variant)
     result = run_suites(variant.env_file, SELECTED[name])
@@ -319,3 +352,12 @@ def test_broken_variant_made_for_real_fails_with_a_precise_message(
     assert failed == failing.split(), result.stdout[-4000:] + result.stderr[-2000:]
     for needle in needles:
         assert needle in result.stdout, f"{needle!r} missing from:\n{result.stdout[-4000:]}"
+
+
+@pytest.mark.parametrize("name", ["servicemonitor-selects-its-service"])
+def test_service_monitor_selecting_its_service_passes_scrape_coverage(variant: Variant, name: str) -> None:
+    """The selects-nothing variant's objects with the selector right: both coverage checks pass on them."""
+    make_monitor_selecting(variant, "prometheus-postgres-exporter")
+    result = run_suites(variant.env_file, "test_k8s_scrape_coverage")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "2 passed" in result.stdout, result.stdout[-4000:]
