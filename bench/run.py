@@ -388,7 +388,26 @@ def main() -> int:
         metavar="COMPONENT",
         help="only the time-to-red table: each component broken in turn (or those whose name contains COMPONENT)",
     )
+    parser.add_argument(
+        "--scale",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="only the scale scenario (bench/scale.py): N x the app workload on a private kwok plane, e.g. 1 10",
+    )
+    parser.add_argument(
+        "--series",
+        type=int,
+        nargs="*",
+        default=[100_000],
+        metavar="K",
+        help="with --scale: synthetic series counts for the rule-coverage figure (none: skip it)",
+    )
     args = parser.parse_args()
+    if args.scale:
+        from bench import scale
+
+        return scale.main([n for n in args.scale if n > 0], args.series)
     env = load_environment("local")
     if args.time_to_red is not None:
         print(f"machine: {os.cpu_count()} cores; load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")

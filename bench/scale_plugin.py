@@ -1,0 +1,34 @@
+"""A pytest plugin for ``bench/scale.py`` (``-p bench.scale_plugin``): at the end of the session it
+writes, as JSON to the file ``OBSCONF_BENCH_SCALE_OUT`` names, the Kubernetes API requests the
+session made (``KubernetesClient.calls``), the process' own peak RSS, and the summed duration of
+each test file's calls (setup, call and teardown)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from obs_conformance.clients.kubernetes import KubernetesClient
+
+_durations: defaultdict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    out = os.environ.get("OBSCONF_BENCH_SCALE_OUT")
+    if not out:
+        return
+    figures = {
+        "api_calls": KubernetesClient.calls,
+        "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # KiB on Linux
+        "seconds_by_file": dict(_durations),
+    }
+    Path(out).write_text(json.dumps(figures))
