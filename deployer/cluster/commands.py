@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster import claims
 from obs_conformance.deployer.cluster.chart_render import RenderError, template
 from obs_conformance.deployer.cluster.manifests import RenderedSet, render_cluster
 from obs_conformance.deployer.cluster.plan import Action, Step, Tools, down_plan, releases, up_plan
@@ -39,8 +40,9 @@ def _steps(env: Environment, rendered: RenderedSet, charts: ChartSource, require
 def up(
     env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None, wait: bool = True
 ) -> None:
-    """The steps, then (``wait``) what the operators make from them, until ready or
-    ``DEPLOY_READY_DEADLINE``: :class:`NotReadyError` names each stuck object and its step."""
+    """The steps, then (``wait``) a warning per PVC our values would change but Kubernetes cannot
+    (:mod:`claims`), and what the operators make from them, until ready or ``DEPLOY_READY_DEADLINE``:
+    :class:`NotReadyError` names each stuck object and its step."""
     rendered = _checked(env)
     # a missing secret or a chart that fails its checksum fails here, before anything is applied
     steps = _steps(env, rendered, charts or ChartSource())
@@ -49,6 +51,8 @@ def up(
     out(f"step 2: rendered {len(rendered.files)} files into {rendered.directory}")
     Runner(env, out).run(steps)
     if wait:
+        # before the wait, which a PVC kept at its old class may fail: the warning is printed either way
+        claims.check(env, rendered, out)
         wait_ready(env, steps, rendered, out)
 
 
@@ -111,6 +115,8 @@ def diff(env: Environment, out: Callable[[str], None] = print, charts: ChartSour
         except DeployError as e:
             # kubectl diff exits 1 when there are differences: that is the answer, not a failure
             out(f"  {e}")
+    # what no diff shows: a StatefulSet's volumeClaimTemplate our values change, which Kubernetes cannot
+    claims.check(env, rendered, out)
 
 
 def down(env: Environment, delete_data: bool, out: Callable[[str], None] = print) -> list[str]:
