@@ -6,14 +6,18 @@ import base64
 import gzip
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer.cluster import operator_config as oc
+from obs_conformance.deployer.cluster import slack_mock
 from obs_conformance.deployer.targets.stack.cluster_config import remap_alertmanager
+from obs_conformance.deployer.toolchain.charts import load_all
 from obs_conformance.deployer.toolchain.kube_build import kubectl
 from obs_conformance.envconf import load_environment
 from tests.cluster_render import CHARTS
@@ -113,14 +117,78 @@ def _kubectl(env: Any, *args: str) -> Any:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
+def _kubectl_do(env: Any, *args: str, stdin: str | None = None) -> None:
+    """A kubectl call that changes the plane; its output is not shown (an applied Secret's URL stays unprinted)."""
+    argv = [str(kubectl()), "--kubeconfig", str(env.repo_path("KUBECONFIG_FILE")), *args]
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=180, check=False)
+    assert done.returncode == 0, f"kubectl {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-800:]}"
+
+
+def _generated(env: Any, namespace: str) -> dict[str, Any] | None:
+    secret = _kubectl(env, "-n", namespace, "get", "secret", oc.GENERATED_CONFIG_SECRET)
+    if secret is None:
+        return None
+    config: dict[str, Any] = yaml.safe_load(gzip.decompress(base64.b64decode(secret["data"]["alertmanager.yaml.gz"])))
+    return config
+
+
+@pytest.fixture
+def suite_alertmanager_config_on_kwok() -> Iterator[None]:
+    """The suites' AlertmanagerConfig (and its hook Secret) in the test namespace, as the local stack's model
+    has it: without it the operator's merge (routes, receivers, secret resolution) would go uncompared.
+
+    Applied only when absent (a suite run on the plane may hold its own, left as it is), then waited for in
+    the generated Secret; what was applied here is removed afterwards.
+    """
+    env = load_environment("kwok", environ={})
+    namespace, test_namespace = env.text("NAMESPACE"), env.text("TEST_NAMESPACE")
+    if _generated(env, namespace) is None:
+        yield  # no plane: the test skips
+        return
+    (amc,) = oc.suite_alertmanager_configs(env)
+    name = amc["metadata"]["name"]
+    applied: list[tuple[str, ...]] = []
+    if _kubectl(env, "-n", test_namespace, "get", "alertmanagerconfig", name) is None:
+        if _kubectl(env, "get", "namespace", test_namespace) is None:
+            applied.append(("namespace", test_namespace))
+        else:
+            applied += [("-n", test_namespace, "alertmanagerconfig", name)]
+            applied += [("-n", test_namespace, "secret", s["apiURL"]["name"])
+                        for r in amc["spec"]["receivers"] for s in r.get("slackConfigs", [])]  # fmt: skip
+        docs = load_all(slack_mock.manifests(env, "local"))
+        wanted = [d for d in docs if d["kind"] in ("Namespace", "Secret", "AlertmanagerConfig")]
+        _kubectl_do(env, "apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(d) for d in wanted))
+    receivers = {f"{test_namespace}/{name}/{r['name']}" for r in amc["spec"]["receivers"]}
+
+    def merged() -> Observation[None]:
+        config = _generated(env, namespace) or {}
+        names = {r.get("name") for r in config.get("receivers") or []}
+        return Observation(None, receivers <= names, f"generated receivers: {sorted(map(str, names))}")
+
+    try:
+        wait_for(merged, deadline=90, expected=f"receivers {sorted(receivers)}",
+                 where=f"Secret {namespace}/{oc.GENERATED_CONFIG_SECRET}")  # fmt: skip
+        yield
+    finally:
+        for args in applied:
+            _kubectl_do(env, "delete", *args, "--ignore-not-found", "--wait=true", "--timeout=120s")
+
+
+@pytest.mark.usefixtures("suite_alertmanager_config_on_kwok")
 def test_model_equals_what_the_operator_generated_on_kwok() -> None:
-    """The rule files and the Alertmanager config the real operator wrote on the kwok target, against
-    the model fed with the objects on that API (the local stack runs the model's output, remapped)."""
+    """The rule files and the Alertmanager config the real operator wrote on the kwok target (with the
+    suites' AlertmanagerConfig applied), against the model fed with the objects on that API, and against
+    what the local stack runs (:func:`oc.cluster_config`), equal up to the remap.
+
+    The one field the operator adds that the model cannot know: the ``-<uid>`` ending of each rule file's
+    name (the PrometheusRule's UID, assigned by the API server). The hook URL the operator reads from the
+    Secret is the remap's to replace (the local stack's model leaves a placeholder there).
+    """
     env = load_environment("kwok", environ={})
     namespace = env.text("NAMESPACE")
-    generated = _kubectl(env, "-n", namespace, "get", "secret", oc.GENERATED_CONFIG_SECRET)
+    real = _generated(env, namespace)
     rulefiles = _kubectl(env, "-n", namespace, "get", "configmap", oc.RULEFILES_CONFIGMAP)
-    if generated is None or rulefiles is None:
+    if real is None or rulefiles is None:
         pytest.skip("no kwok plane with the deploy running: make kube && python -m deployer up --env kwok")
     rules = _kubectl(env, "get", "prometheusrules", "-A")["items"]
     expected_rules = oc.rule_files(rules, oc.render_chart(env, CHARTS).rule_selector)
@@ -131,10 +199,17 @@ def test_model_equals_what_the_operator_generated_on_kwok() -> None:
     chart_secret = _kubectl(env, "-n", namespace, "get", "secret", oc.CHART_CONFIG_SECRET)
     chart_config = base64.b64decode(chart_secret["data"]["alertmanager.yaml"]).decode()
     amcs = _kubectl(env, "get", "alertmanagerconfigs", "-A")["items"]
+    # the deploy applies none of its own: the plane's are the suites', which the local stack's model merges
+    assert {(a["metadata"]["namespace"], a["metadata"]["name"]) for a in amcs} == {
+        (a["metadata"]["namespace"], a["metadata"]["name"]) for a in oc.suite_alertmanager_configs(env)
+    }
 
     def secret(ns: str, name: str, key: str) -> str:
         return base64.b64decode(_kubectl(env, "-n", ns, "get", "secret", name)["data"][key]).decode()
 
-    real = yaml.safe_load(gzip.decompress(base64.b64decode(generated["data"]["alertmanager.yaml.gz"])))
     assert real == oc.generated_alertmanager_config(chart_config, amcs, secret)
     assert yaml.safe_load(chart_config) == yaml.safe_load(oc.render_chart(env, CHARTS).alertmanager_yaml)
+    local = oc.cluster_config(env, CHARTS)  # what the local stack runs for this env
+    assert real_rules == local.rule_files
+    hook, config_dir = Path("/remap/hook"), Path("/remap/config")
+    assert remap_alertmanager(real, hook, config_dir) == remap_alertmanager(local.alertmanager, hook, config_dir)
