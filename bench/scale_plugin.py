@@ -1,7 +1,7 @@
 """A pytest plugin for ``bench/scale.py`` (``-p bench.scale_plugin``): at the end of the session it
 writes, as JSON to the file ``OBSCONF_BENCH_SCALE_OUT`` names, the Kubernetes API requests the
 session made (``KubernetesClient.calls``), the process' own peak RSS, and the summed duration of
-each test file's calls (setup, call and teardown)."""
+each test file's calls (setup, call and teardown) and its failures."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ import pytest
 from obs_conformance.clients.kubernetes import KubernetesClient
 
 _durations: defaultdict[str, float] = defaultdict(float)
+_failed: defaultdict[str, int] = defaultdict(int)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     _durations[report.nodeid.split("::")[0]] += report.duration
+    if report.failed:
+        _failed[report.nodeid.split("::")[0]] += 1
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -30,5 +33,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "api_calls": KubernetesClient.calls,
         "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,  # KiB on Linux
         "seconds_by_file": dict(_durations),
+        "failed_by_file": dict(_failed),
     }
     Path(out).write_text(json.dumps(figures))
