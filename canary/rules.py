@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import yaml
+
+from obs_conformance.deployer.render import templates
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 GROUP = "obs-conformance-canary"
@@ -33,16 +34,7 @@ class RuleSettings:
     missing_for: str = "15m"
 
 
-_jinja = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    variable_start_string="[[",
-    variable_end_string="]]",
-    block_start_string="[%",
-    block_end_string="%]",
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders YAML, not HTML
-)
+_jinja = templates(TEMPLATES)
 
 
 def rule_groups(settings: RuleSettings) -> list[dict[str, Any]]:

@@ -13,16 +13,22 @@ import jinja2
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-_jinja = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    variable_start_string="[[",
-    variable_end_string="]]",
-    block_start_string="[%",
-    block_end_string="%]",
-    keep_trailing_newline=True,
-    autoescape=False,  # noqa: S701 - renders YAML configs, not HTML
-)
+
+def templates(folder: Path) -> jinja2.Environment:
+    """The templates under ``folder`` with this project's delimiters; an unset variable is an error."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        variable_start_string="[[",
+        variable_end_string="]]",
+        block_start_string="[%",
+        block_end_string="%]",
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders YAML configs, not HTML
+    )
+
+
+_jinja = templates(TEMPLATES)
 
 
 def render(template: str, context: dict[str, Any]) -> str:
