@@ -1,4 +1,5 @@
-"""Volume claims our values change but Kubernetes cannot (issue 21): what ``diff`` and ``up`` say, per PVC.
+"""Volume claims our values change but Kubernetes cannot (issue 21): what ``diff`` and ``up`` say, per PVC;
+and what a helm upgrade changed, per object of the release's manifest.
 
 The comparison runs on fake PVCs against the values the deployer really renders from an env file
 (the kwok env with its storage keys changed), and on a fake API that counts its list calls.
@@ -6,14 +7,18 @@ The comparison runs on fake PVCs against the values the deployer really renders 
 
 from __future__ import annotations
 
+import base64
+import gzip
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from obs_conformance.clients.errors import BackendError
 from obs_conformance.clients.kubernetes import KubernetesClient
-from obs_conformance.deployer.cluster import claims
+from obs_conformance.deployer.cluster import claims, release_changes
 from obs_conformance.deployer.cluster.manifests import RenderedSet, render_cluster
 from obs_conformance.envconf import Environment, load_environment
 from obs_conformance.envconf.stack_facts import PVCS
@@ -133,3 +138,40 @@ def test_check_says_so_when_all_match_or_when_it_cannot_read(tmp_path: Path) -> 
 )
 def test_quantities(text: str, expected: float | None) -> None:
     assert claims.quantity_bytes(text) == expected
+
+
+# What a helm upgrade changed, per object of the release's manifest (release_changes.py), on fake records.
+
+
+def _record(revision: int, *docs: dict[str, Any]) -> dict[str, Any]:
+    """A helm record Secret as the API returns it: data.release is base64 of base64 of gzip of JSON."""
+    release = {"name": "prom-stack", "version": revision, "manifest": yaml.safe_dump_all(docs)}
+    stored = base64.b64encode(gzip.compress(json.dumps(release).encode()))
+    return {
+        "metadata": {"name": f"sh.helm.release.v1.prom-stack.v{revision}", "labels": {"version": str(revision)}},
+        "data": {"release": base64.b64encode(stored).decode()},
+    }
+
+
+def _doc(kind: str, name: str, **fields: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": kind, "metadata": {"name": name}, **fields}
+
+
+def test_release_report_names_each_object_and_never_a_value() -> None:
+    v1 = [_record(1, _doc("Secret", "am-config", data={"alertmanager.yaml": "c2VjcmV0LW9uZQ=="}),
+                  _doc("ConfigMap", "rules", data={"a": "1"}), _doc("Service", "old"))]  # fmt: skip
+    v2 = [*v1, _record(2, _doc("Secret", "am-config", data={"alertmanager.yaml": "c2VjcmV0LXR3bw=="}),
+                       _doc("ConfigMap", "rules", data={"a": "1"}), _doc("Service", "new", metadata={"name": "new", "namespace": "other"}))]  # fmt: skip
+    before, after = release_changes.latest(v1), release_changes.latest(v2)
+    assert before is not None and after is not None and (before.revision, after.revision) == (1, 2)
+    lines = release_changes.report(before, after, NS)
+    assert lines == [
+        f"Secret {NS}/am-config: changed (data.alertmanager.yaml)",
+        f"ConfigMap {NS}/rules: unchanged",
+        "Service other/new: created",
+        f"Service {NS}/old: removed",
+    ]
+    assert not any("c2Vj" in line for line in lines)
+    assert release_changes.report(None, after, NS) == ["release created (revision 2): 3 objects"]
+    assert release_changes.report(after, after, NS) == ["no new revision (helm did not upgrade)"]
+    assert release_changes.latest([]) is None

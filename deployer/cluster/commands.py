@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from obs_conformance.deployer import pins
-from obs_conformance.deployer.cluster import claims
+from obs_conformance.deployer.cluster import claims, release_changes
 from obs_conformance.deployer.cluster.chart_render import RenderError, template
 from obs_conformance.deployer.cluster.manifests import RenderedSet, render_cluster
 from obs_conformance.deployer.cluster.plan import Action, Step, Tools, down_plan, releases, up_plan
-from obs_conformance.deployer.cluster.readiness import wait_ready
+from obs_conformance.deployer.cluster.readiness import client, wait_ready
 from obs_conformance.deployer.cluster.runner import DeployError, Runner
 from obs_conformance.deployer.engine.layout import REPO_ROOT
 from obs_conformance.deployer.toolchain.charts import ChartError, ChartSource
@@ -49,7 +49,9 @@ def up(
     out(f"step 1: loaded {env.path}")
     rendered.write()
     out(f"step 2: rendered {len(rendered.files)} files into {rendered.directory}")
-    Runner(env, out).run(steps)
+    # each release's manifest before and after its upgrade, through the API (no helm command); not with
+    # --no-wait, which reads nothing of the cluster
+    Runner(env, out, releases=release_changes.reader(lambda: client(env)) if wait else None).run(steps)
     if wait:
         # before the wait, which a PVC kept at its old class may fail: the warning is printed either way
         claims.check(env, rendered, out)

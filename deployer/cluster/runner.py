@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from obs_conformance.deployer.cluster import changes
+from obs_conformance.deployer.cluster import changes, release_changes
 from obs_conformance.deployer.cluster.plan import Action, Step
 from obs_conformance.deployer.toolchain.run import Completed, TimeoutExpired
 from obs_conformance.deployer.toolchain.tools import Command
@@ -19,10 +19,35 @@ class DeployError(Exception):
 
 
 class Runner:
-    def __init__(self, env: Environment, out: Callable[[str], None] = print, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        env: Environment,
+        out: Callable[[str], None] = print,
+        dry_run: bool = False,
+        releases: release_changes.Reader | None = None,
+    ) -> None:
         self.env = env
         self.out = out
         self.dry_run = dry_run
+        # reads a helm release's manifest before and after its upgrade, to say per object what changed
+        self.releases = releases
+
+    def _release_before(self, action: Action) -> tuple[bool, release_changes.Record | None]:
+        """(read, the release's latest record before the upgrade); not read without a reader or an API."""
+        if self.releases is None or action.release is None:
+            return False, None
+        try:
+            return True, self.releases(action.release.name, action.release.namespace)
+        except release_changes.ReadError:
+            return False, None
+
+    def _release_report(self, action: Action, before: release_changes.Record | None) -> list[str]:
+        assert self.releases is not None and action.release is not None
+        try:
+            after = self.releases(action.release.name, action.release.namespace)
+        except release_changes.ReadError:
+            return []
+        return release_changes.report(before, after, action.release.namespace) if after is not None else []
 
     def _masked(self, text: str) -> str:
         return self.env.mask(text)
@@ -56,6 +81,7 @@ class Runner:
                     self.out("    already there, skipped")
                     continue
                 before = self._execute(action.before, action.before.shown()) if action.before is not None else None
+                release_read, release_before = self._release_before(action)
                 done = self._execute(action.command, shown)
                 if done.returncode != 0:
                     raise DeployError(
@@ -72,6 +98,12 @@ class Runner:
                     for line in changes.report(changes.objects(before.stdout), after):
                         self.out(f"    {line}")
                     continue
+                if release_read:
+                    report = self._release_report(action, release_before)
+                    if report:
+                        for line in report:
+                            self.out(f"    {self._masked(line)}")
+                        continue
                 for line in self._masked(done.stdout).strip().splitlines()[-3:]:
                     self.out(f"    {line}")
             if not self.dry_run:
