@@ -11,11 +11,13 @@ id as an index label makes a stream per pod.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 
 from obs_conformance.clients.logs import LogRecord, LogStore
-from obs_conformance.clients.polling import Observation, Patience, wait_for
+from obs_conformance.clients.polling import Observation, Patience, Waited, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient
 from obs_conformance.clients.traces import TraceStore
 from obs_conformance.envconf import Environment
@@ -28,12 +30,14 @@ from obs_conformance.fixtures.app_telemetry import (
     send_app_telemetry,
     send_pod_logs,
 )
-from obs_conformance.fixtures.emitters import SentLog
+from obs_conformance.fixtures.emitters import SentLog, SentMetric, SentTrace
 from obs_conformance.fixtures.pipelines import read_back
 from obs_conformance.fixtures.readback import assert_placement, read_logs, read_series, read_trace, since_sent
 from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 LANGUAGES = ("java", "python")
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _namespace(env: Environment, language: str) -> str:
@@ -60,24 +64,55 @@ def _app(sending: Sending) -> SentApp:
     return send_app_telemetry(sending.emitter, pod, sending.probe_id)
 
 
-@pytest.mark.logs
-@pytest.mark.parametrize("language", LANGUAGES)
-@sends_ahead(_app)
-def test_app_log_gets_the_design_index_labels_and_keeps_pod_attributes_as_metadata(
-    env: Environment,
-    patience: Callable[[str], Patience],
-    sent: SentApp,
-    log_store: LogStore,
-    probe_id: str,
-    language: str,
-    record_latency: Callable[[float], None],
-) -> None:
-    pod = sent.pod
-    waited = read_logs(log_store, sent.log, {"service.name": pod.service}, probe_id, patience("LOG"))
-    record_latency(since_sent(sent.log))
+@dataclass(frozen=True)
+class AppCheck:
+    """A check of one language's app telemetry: what it sent ahead, and how its read-backs wait and are timed."""
 
-    record = next(r for r in waited.value if r.body == sent.log.body)
-    expected = _design_labels(env, pod)
+    env: Environment
+    sent: SentApp
+    patience: Callable[[str], Patience]
+    record_latency: Callable[[float], None]
+
+    @property
+    def pod(self) -> AppPod:
+        return self.sent.pod
+
+    def design_labels(self) -> dict[str, str]:
+        return _design_labels(self.env, self.pod)
+
+    def timed(self, waited: Waited[T], signal: SentTrace | SentLog | SentMetric) -> T:
+        """What ``waited`` read back of ``signal``, its latency recorded from the send."""
+        self.record_latency(since_sent(signal))
+        return waited.value
+
+
+@pytest.fixture
+def app(
+    env: Environment, sent: SentApp, patience: Callable[[str], Patience], record_latency: Callable[[float], None]
+) -> AppCheck:
+    return AppCheck(env, sent, patience, record_latency)
+
+
+def _each_language(signal: pytest.MarkDecorator) -> Callable[[F], F]:
+    """A ``signal`` check of each language's app, its telemetry sent ahead (``_app``)."""
+
+    def decorate(test: F) -> F:
+        marked: F = signal(pytest.mark.parametrize("language", LANGUAGES)(sends_ahead(_app)(test)))
+        return marked
+
+    return decorate
+
+
+@_each_language(pytest.mark.logs)
+def test_app_log_gets_the_design_index_labels_and_keeps_pod_attributes_as_metadata(
+    app: AppCheck, log_store: LogStore, probe_id: str, language: str
+) -> None:
+    sent, pod = app.sent, app.pod
+    selector = {"service.name": pod.service}
+    records = app.timed(read_logs(log_store, sent.log, selector, probe_id, app.patience("LOG")), sent.log)
+
+    record = next(r for r in records if r.body == sent.log.body)
+    expected = app.design_labels()
     labels = {name: record.index_label(name) for name in expected}
     assert labels == expected, (
         f"{log_store.component}: the {language} app's record (resource: only the operator's injection, "
@@ -93,23 +128,14 @@ def test_app_log_gets_the_design_index_labels_and_keeps_pod_attributes_as_metada
     assert context == wanted, f"{log_store.component}: record {sent.log.body!r} kept {context}, expected {wanted}"
 
 
-@pytest.mark.traces
-@pytest.mark.parametrize("language", LANGUAGES)
-@sends_ahead(_app)
+@_each_language(pytest.mark.traces)
 def test_app_spans_get_the_design_attributes_and_keep_their_links(
-    env: Environment,
-    patience: Callable[[str], Patience],
-    sent: SentApp,
-    trace_store: TraceStore,
-    language: str,
-    record_latency: Callable[[float], None],
+    app: AppCheck, trace_store: TraceStore, language: str
 ) -> None:
-    pod = sent.pod
-    waited = read_trace(trace_store, sent.trace, patience("TRACE"))
-    record_latency(since_sent(sent.trace))
-
-    stored = {span.span_id: span for span in waited.value}
-    expected_resource = _design_labels(env, pod) | pod.resource_attributes()
+    sent = app.sent
+    spans = app.timed(read_trace(trace_store, sent.trace, app.patience("TRACE")), sent.trace)
+    stored = {span.span_id: span for span in spans}
+    expected_resource = app.design_labels() | app.pod.resource_attributes()
     for want in sent.trace.spans:
         got = stored[want.span_id]
         shape = (got.name, got.parent_span_id, got.kind, got.attributes.get("probe.id"))
@@ -125,26 +151,18 @@ def test_app_spans_get_the_design_attributes_and_keep_their_links(
         )
 
 
-@pytest.mark.metrics
-@pytest.mark.parametrize("language", LANGUAGES)
-@sends_ahead(_app)
+@_each_language(pytest.mark.metrics)
 def test_app_metric_series_and_target_info_get_the_design_labels(
-    env: Environment,
-    patience: Callable[[str], Patience],
-    sent: SentApp,
-    prometheus: PrometheusClient,
-    language: str,
-    record_latency: Callable[[float], None],
+    app: AppCheck, prometheus: PrometheusClient, language: str
 ) -> None:
     """The prometheus exporter names a series' job ``<service.namespace>/<service.name>`` and its instance
     ``service.instance.id``; its series carry the app's ``namespace`` (the design's label); the other resource
     attributes are labels of ``target_info`` of the same job and instance, never of every series (a pod
     name on each series is the cardinality to avoid)."""
-    pod = sent.pod
-    waited = read_series(prometheus, sent.metric, patience("METRIC"))
-    record_latency(since_sent(sent.metric))
+    sent, pod = app.sent, app.pod
+    samples = app.timed(read_series(prometheus, sent.metric, app.patience("METRIC")), sent.metric)
 
-    [series] = [s for s in waited.value if s.value == sent.metric.value]
+    [series] = [s for s in samples if s.value == sent.metric.value]
     identity = {"job": series.labels.get("job"), "instance": series.labels.get("instance")}
     wanted_identity = {"job": f"{pod.namespace}/{pod.service}", "instance": pod.instance}
     assert identity == wanted_identity, f"Prometheus: {sent.metric.prometheus_name} has {identity}"
@@ -157,14 +175,8 @@ def test_app_metric_series_and_target_info_get_the_design_labels(
     )
 
     promql = f'target_info{{job="{pod.namespace}/{pod.service}",instance="{pod.instance}"}}'
-    expected = {
-        "namespace": pod.namespace,
-        "team": env.mapping("TEAM_BY_NAMESPACE")[pod.namespace],
-        "environment": env.text("ENV_NAME"),
-        "cluster": env.text("CLUSTER_NAME"),
-        "k8s_pod_name": pod.pod,
-        "k8s_node_name": pod.node,
-    }
+    design = {name: value for name, value in app.design_labels().items() if name != "service.name"}
+    expected = design | {"k8s_pod_name": pod.pod, "k8s_node_name": pod.node}
 
     def probe() -> Observation[dict[str, str | None]]:
         samples = prometheus.query(promql)
@@ -173,7 +185,7 @@ def test_app_metric_series_and_target_info_get_the_design_labels(
 
     wait_for(
         probe,
-        patience=patience("METRIC"),
+        patience=app.patience("METRIC"),
         expected=f"target_info with {expected} (namespace and team derived by the collector)",
         where=f"{prometheus.component}: GET {prometheus.query_url(promql)}",
     )
