@@ -6,7 +6,8 @@ of the full suite (-n auto) and of -m smoke; each
 pipeline's inherent latency by tight polling; suite time over the slowest
 pipeline; a 10,000 + 10,000 span/log burst counted back; the unit tests' time;
 time to red with each component of the local stack broken in turn (``--time-to-red``
-alone: only that table). Then each target of issues 8 and 22 with PASS or MISS. Measured, never asserted: this is
+alone: only that table; ``--scale N ...`` alone: the scale scenario of bench/scale.py). Then each
+target of issues 8 and 22 with PASS or MISS. Measured, never asserted: this is
 not a timed test.
 """
 

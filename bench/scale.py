@@ -354,7 +354,7 @@ def measure_series(counts: list[int]) -> list[tuple[int, int, float, float]]:
     with tempfile.TemporaryDirectory(prefix="obsconf-series-") as tmp:
         port = free_port()
         config = {
-            "global": {"scrape_interval": "5s", "scrape_timeout": "5s", "evaluation_interval": "30s"},
+            "global": {"scrape_interval": "15s", "scrape_timeout": "15s", "evaluation_interval": "30s"},
             "rule_files": local_rule_files(),
             "scrape_configs": [{"job_name": "bench-synthetic", "static_configs": [
                 {"targets": [f"127.0.0.1:{generator.port}"]}]}],
