@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-import yaml
 
 from obs_conformance.clients import registry
 from obs_conformance.clients.polling import Observation, Patience, wait_for
@@ -250,20 +249,9 @@ LOCAL_ENV_FILE = ROOT / "environments" / "local" / "local.env"
 
 
 def _collector_config(home: Path) -> dict[str, Any]:
-    """The local stack's collector config as ``deployer local up`` renders it (rendered into ``home``)."""
-    from obs_conformance.deployer.cluster.operator_config import cluster_config
-    from obs_conformance.deployer.engine.layout import Layout
-    from obs_conformance.deployer.targets.stack.components import render_configs
-    from tests.cluster_render import CHARTS
+    from tests.cluster_render import local_collector_config
 
-    layout = Layout(home / "state")
-    layout.create()
-    hook = layout.secrets / "slack_webhook_url"
-    hook.write_text("http://127.0.0.1:18080/services/T/B/unused")
-    env = load_environment("local", environ={})
-    rendered = render_configs(env, layout, hook, cluster_config(env, CHARTS))
-    config: dict[str, Any] = next(yaml.safe_load(r.text) for r in rendered if r.path.name == "otelcol.yaml")
-    return config
+    return local_collector_config(home)
 
 
 @dataclass(frozen=True)

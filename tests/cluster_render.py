@@ -171,3 +171,21 @@ def rendered(name: str) -> ClusterRender:
     for release in result.releases.values():
         result.manifests[release.name] = _templated(release)
     return result
+
+
+def local_collector_config(home: Path) -> dict[str, Any]:
+    """The local stack's collector config as ``deployer local up`` renders it (rendered into ``home``):
+    what the breakage tests and the bench run private collectors from."""
+    from obs_conformance.deployer.cluster.operator_config import cluster_config
+    from obs_conformance.deployer.engine.layout import Layout
+    from obs_conformance.deployer.targets.stack.components import render_configs
+    from obs_conformance.envconf import load_environment
+
+    layout = Layout(home / "state")
+    layout.create()
+    hook = layout.secrets / "slack_webhook_url"
+    hook.write_text("http://127.0.0.1:18080/services/T/B/unused")
+    env = load_environment("local", environ={})
+    rendered = render_configs(env, layout, hook, cluster_config(env, CHARTS))
+    config: dict[str, Any] = next(yaml.safe_load(r.text) for r in rendered if r.path.name == "otelcol.yaml")
+    return config

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from obs_conformance.clients.errors import BackendUnreachable, WaitTimeout
 from obs_conformance.clients.polling import Observation, Patience
@@ -142,20 +141,9 @@ def test_the_report_groups_failures_by_the_component_they_blame() -> None:
 
 
 def _collector_config(tmp_path: Path) -> dict[str, Any]:
-    from obs_conformance.deployer.cluster.operator_config import cluster_config
-    from obs_conformance.deployer.engine.layout import Layout
-    from obs_conformance.deployer.targets.stack.components import render_configs
-    from obs_conformance.envconf import load_environment
-    from tests.cluster_render import CHARTS
+    from tests.cluster_render import local_collector_config
 
-    layout = Layout(tmp_path / "state")
-    layout.create()
-    hook = layout.secrets / "slack_webhook_url"
-    hook.write_text("http://127.0.0.1:18080/services/T/B/unused")
-    env = load_environment("local", environ={})
-    rendered = render_configs(env, layout, hook, cluster_config(env, CHARTS))
-    config: dict[str, Any] = next(yaml.safe_load(r.text) for r in rendered if r.path.name == "otelcol.yaml")
-    return config
+    return local_collector_config(tmp_path)
 
 
 LOG_CHECKS = (
