@@ -39,13 +39,19 @@ def _cluster(args: argparse.Namespace) -> int:
     env = load_environment(args.env)
     charts = ChartSource.from_option(getattr(args, "charts", None))
     if args.action == "up":
-        commands.up(env, charts=charts, wait=not args.no_wait)
+        commands.up(env, charts=charts, wait=not args.no_wait, canary=args.with_canary)
     elif args.action == "plan":
-        commands.plan(env, show_manifests=not args.no_manifests, charts=charts, render_charts=args.template)
+        commands.plan(
+            env,
+            show_manifests=not args.no_manifests,
+            charts=charts,
+            render_charts=args.template,
+            canary=args.with_canary,
+        )
     elif args.action == "diff":
-        commands.diff(env, charts=charts)
+        commands.diff(env, charts=charts, canary=args.with_canary)
     else:
-        commands.down(env, delete_data=args.delete_data)
+        commands.down(env, delete_data=args.delete_data, canary=args.with_canary)
     return 0
 
 
@@ -74,6 +80,12 @@ def main(argv: list[str] | None = None) -> int:
         cluster = sub.add_parser(action, help=text)
         cluster.add_argument("--env", required=True, help="environment under environments/ (dev, kind)")
         cluster.set_defaults(action=action)
+        cluster.add_argument(
+            "--with-canary",
+            action="store_true",
+            help="also the conformance canary (charts/obs-conformance-canary), a step after the eleven; "
+            'default the env\'s CANARY="on", else off',
+        )
         if action != "down":
             cluster.add_argument(
                 "--charts",

@@ -97,6 +97,11 @@ class Environment:
         return self.values.get("INGRESS_AUTH", "basic") != "off"
 
     @property
+    def canary(self) -> bool:
+        """Whether a cluster ``up`` installs the conformance canary: only with ``CANARY="on"``."""
+        return self.values.get("CANARY", "off") == "on"
+
+    @property
     def front_door_user(self) -> str:
         """The front door's basic-auth user (``INGRESS_AUTH_USER``, else ``obs-conformance``)."""
         return str(self.values.get("INGRESS_AUTH_USER") or DEFAULT_FRONT_DOOR_USER)

@@ -97,6 +97,9 @@ KEYS: dict[str, Key] = {
     "STACK_START_DEADLINE": Key(v.parse_duration),
     # how long a cluster `up` waits, after its steps, for what the operators make (StatefulSets, PVCs, Certificates)
     "DEPLOY_READY_DEADLINE": Key(v.parse_duration, required=False, required_on=("kind", "kwok", "scaleway")),
+    # the conformance canary (charts/obs-conformance-canary) installed by a cluster `up` after its eleven steps:
+    # off unless CANARY="on" (or `up --with-canary`)
+    "CANARY": Key(v.parse_choice("on", "off"), required=False),
     # secrets: never in git, read from the process environment or secrets.env
     "SLACK_WEBHOOK_URL": Key(v.parse_url, required=False, secret=True),
     "POSTGRES_EXPORTER_PASSWORD": Key(v.parse_text, required=False, secret=True),

@@ -277,3 +277,76 @@ def test_diff_covers_every_manifest_and_release_up_applies(deployer: Deployer, e
     if env == "kind":
         assert "manifest postgres.yaml" in applied
     assert not any(call["stdin_sha256"] for call in deployer.calls()), "diff never pipes a Secret"
+
+
+@pytest.mark.parametrize("env", ["dev", "kind"])
+def test_with_canary_adds_only_its_release_after_step_11_to_up_diff_plan_and_down(deployer: Deployer, env: str) -> None:
+    """``--with-canary`` adds one ``helm upgrade --install`` of the local canary chart after the eleven
+    steps, which ``diff``, ``plan`` and ``down`` cover too; without it, nothing of the canary."""
+    from obs_conformance.deployer.cluster.plan import CANARY_CHART
+
+    no_hook = {"SLACK_WEBHOOK_URL": ""} if env == "kind" else {}  # kind: the in-cluster Slack mock
+    without = deployer.call("up", "--env", env, "--no-wait", **no_hook)
+    assert without.returncode == 0, without.stderr
+    calls_without = deployer.calls()
+    # (the test's tmp_path holds the word "canary": the release name and the chart path are looked for)
+    assert not any("canary" in c["argv"] or str(CANARY_CHART) in c["argv"] for c in calls_without)
+    assert "step 12" not in without.stdout
+
+    up = deployer.call("up", "--env", env, "--no-wait", "--with-canary", **no_hook)
+    assert up.returncode == 0, up.stderr
+    calls_with = deployer.calls()
+    assert calls_with[: len(calls_without)] == calls_without, "the eleven steps are unchanged"
+    [extra] = calls_with[len(calls_without) :]
+    env_file = str(next((ROOT / "environments" / env).glob("*.env")).resolve())
+    assert extra["argv"][extra["argv"].index("upgrade") :] == [
+        "upgrade", "--install", "canary", str(CANARY_CHART), "--namespace", "kube-prometheus-stack",
+        "--create-namespace", "--wait", "--timeout", "10m",
+        "--set-file", f"env.file={env_file}", "--set", f"env.name={env}",
+    ]  # fmt: skip
+    assert extra["argv"][0] == "helm" and not extra["stdin_sha256"]
+    assert up.stdout.index("step 11:") < up.stdout.index("step 12: install the conformance canary")
+    deployer.assert_no_secret_anywhere(up)
+
+    applied = _applied_and_released(calls_with, ("apply",), ("upgrade", "--install"))
+    diff = deployer.call("diff", "--env", env, "--with-canary", **no_hook)
+    assert diff.returncode == 0, diff.stderr
+    assert _applied_and_released(deployer.calls(), ("diff",), ("diff", "upgrade")) == applied
+    assert "release canary" in applied
+
+    plan = deployer.call("plan", "--env", env, "--no-manifests", "--with-canary", **no_hook)
+    assert plan.returncode == 0, plan.stderr
+    assert "step 12: install the conformance canary" in plan.stdout
+    assert f"upgrade --install canary {CANARY_CHART} --namespace kube-prometheus-stack" in plan.stdout
+    assert deployer.calls() == []
+    plain = deployer.call("plan", "--env", env, "--no-manifests", **no_hook)
+    assert str(CANARY_CHART) not in plain.stdout and "step 12" not in plain.stdout
+
+    down = deployer.call("down", "--env", env, "--with-canary")
+    assert down.returncode == 0, down.stderr
+    uninstalls = [c["argv"] for c in deployer.calls() if "uninstall" in c["argv"]]
+    assert uninstalls[0][uninstalls[0].index("uninstall") + 1] == "canary"
+    deployer.call("down", "--env", env)
+    assert not any("canary" in c["argv"] or str(CANARY_CHART) in c["argv"] for c in deployer.calls())
+
+
+def test_canary_on_in_the_env_file_adds_the_canary_and_off_is_the_default(tmp_path: Path) -> None:
+    from obs_conformance.deployer.cluster.manifests import render_cluster
+    from obs_conformance.deployer.cluster.plan import CANARY_RELEASE, down_plan, releases, up_plan
+    from obs_conformance.envconf import load_environment
+
+    def canary_in(env_name: str) -> tuple[bool, bool]:
+        env = load_environment(env_name, root=tmp_path / "environments", environ={})
+        rendered = render_cluster(env, tmp_path / "deploy")
+        up = any(r.name == CANARY_RELEASE for r in releases(up_plan(env, rendered, require_secrets=False)))
+        steps, _ = down_plan(env, rendered, delete_data=False)
+        down = any(CANARY_RELEASE in action.command.argv for step in steps for action in step.actions)
+        return up, down
+
+    source = next((ROOT / "environments" / "dev").glob("*.env")).read_text()
+    for name, extra in (("default", ""), ("on", 'CANARY="on"\n'), ("off", 'CANARY="off"\n')):
+        (tmp_path / "environments" / name).mkdir(parents=True)
+        (tmp_path / "environments" / name / f"{name}.env").write_text(source + "\n" + extra)
+    assert canary_in("default") == (False, False)
+    assert canary_in("on") == (True, True)
+    assert canary_in("off") == (False, False)

@@ -30,22 +30,28 @@ def _checked(env: Environment) -> RenderedSet:
     return render_cluster(env, rendered_dir(env))
 
 
-def _steps(env: Environment, rendered: RenderedSet, charts: ChartSource, require_secrets: bool = True) -> list[Step]:
+def _steps(
+    env: Environment, rendered: RenderedSet, charts: ChartSource, require_secrets: bool = True, canary: bool = False
+) -> list[Step]:
     try:
-        return up_plan(env, rendered, require_secrets=require_secrets, charts=charts)
+        return up_plan(env, rendered, require_secrets=require_secrets, charts=charts, canary=canary)
     except ChartError as e:
         raise DeployError(f"charts from {charts.describe()}: {e}") from e
 
 
 def up(
-    env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None, wait: bool = True
+    env: Environment,
+    out: Callable[[str], None] = print,
+    charts: ChartSource | None = None,
+    wait: bool = True,
+    canary: bool = False,
 ) -> None:
-    """The steps, then (``wait``) a warning per PVC our values would change but Kubernetes cannot
+    """The steps (``canary``: and the conformance canary's chart after them), then (``wait``) a warning per PVC our values would change but Kubernetes cannot
     (:mod:`claims`), and what the operators make from them, until ready or ``DEPLOY_READY_DEADLINE``:
     :class:`NotReadyError` names each stuck object and its step."""
     rendered = _checked(env)
     # a missing secret or a chart that fails its checksum fails here, before anything is applied
-    steps = _steps(env, rendered, charts or ChartSource())
+    steps = _steps(env, rendered, charts or ChartSource(), canary=canary)
     out(f"step 1: loaded {env.path}")
     rendered.write()
     out(f"step 2: rendered {len(rendered.files)} files into {rendered.directory}")
@@ -58,12 +64,14 @@ def up(
         wait_ready(env, steps, rendered, out)
 
 
-def _template(env: Environment, rendered: RenderedSet, charts: ChartSource, out: Callable[[str], None]) -> None:
+def _template(
+    env: Environment, rendered: RenderedSet, charts: ChartSource, out: Callable[[str], None], canary: bool = False
+) -> None:
     """Every release through ``helm template`` (pinned helm) with the values files, in a scratch directory."""
     with tempfile.TemporaryDirectory(prefix="obsconf-plan-") as scratch:
         scratch_set = RenderedSet(Path(scratch), rendered.files)
         scratch_set.write()
-        for release in releases(_steps(env, scratch_set, charts, require_secrets=False)):
+        for release in releases(_steps(env, scratch_set, charts, require_secrets=False, canary=canary)):
             try:
                 objects = template(release, pins.KUBERNETES_VERSION)
             except RenderError as e:
@@ -78,15 +86,16 @@ def plan(
     show_manifests: bool = True,
     charts: ChartSource | None = None,
     render_charts: bool = False,
+    canary: bool = False,
 ) -> None:
     rendered = _checked(env)
     source = charts or ChartSource()
     out(f"step 1: load {env.path}")
     out(f"step 2: render {len(rendered.files)} files into {rendered.directory} (charts from {source.describe()})")
-    Runner(env, out, dry_run=True).run(_steps(env, rendered, source, require_secrets=False))
+    Runner(env, out, dry_run=True).run(_steps(env, rendered, source, require_secrets=False, canary=canary))
     if render_charts:
         out(f"releases rendered with the charts from {source.describe()}, Kubernetes {pins.KUBERNETES_VERSION}:")
-        _template(env, rendered, source, out)
+        _template(env, rendered, source, out, canary=canary)
     if show_manifests:
         for name, text in rendered.files.items():
             out(f"--- {rendered.path(name)}")
@@ -105,13 +114,16 @@ def diff_actions(steps: list[Step], helm_diff: bool) -> list[Action]:
     ]
 
 
-def diff(env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None) -> None:
+def diff(
+    env: Environment, out: Callable[[str], None] = print, charts: ChartSource | None = None, canary: bool = False
+) -> None:
     """``kubectl diff`` for raw manifests; ``helm diff`` for releases where helm (and its plugin) is installed."""
     rendered = _checked(env)
     rendered.write()
     tools = Tools(env, charts)
     runner = Runner(env, out)
-    for action in diff_actions(_steps(env, rendered, tools.charts, require_secrets=False), tools.helm.on_path()):
+    steps = _steps(env, rendered, tools.charts, require_secrets=False, canary=canary)
+    for action in diff_actions(steps, tools.helm.on_path()):
         try:
             runner.run([Step(0, "diff", (action,))])
         except DeployError as e:
@@ -121,10 +133,10 @@ def diff(env: Environment, out: Callable[[str], None] = print, charts: ChartSour
     claims.check(env, rendered, out)
 
 
-def down(env: Environment, delete_data: bool, out: Callable[[str], None] = print) -> list[str]:
+def down(env: Environment, delete_data: bool, out: Callable[[str], None] = print, canary: bool = False) -> list[str]:
     rendered = _checked(env)
     rendered.write()
-    steps, kept = down_plan(env, rendered, delete_data)
+    steps, kept = down_plan(env, rendered, delete_data, canary=canary)
     Runner(env, out).run(steps)
     if kept:
         out(f"kept {len(kept)} PVCs (and the namespace) with their data; --delete-data removes them:")

@@ -27,7 +27,7 @@ from obs_conformance.deployer.cluster.manifests import (
     RenderedSet,
 )
 from obs_conformance.deployer.engine import htpasswd
-from obs_conformance.deployer.engine.layout import Layout
+from obs_conformance.deployer.engine.layout import REPO_ROOT, Layout
 from obs_conformance.deployer.toolchain.charts import ChartSource
 from obs_conformance.deployer.toolchain.tools import Command, Helm, KubeTools, Tool, pinned_helm
 from obs_conformance.envconf import Environment, Secret
@@ -36,6 +36,10 @@ from obs_conformance.envconf.stack_facts import PVCS as STACK_PVCS
 PVCS = tuple(STACK_PVCS.values())
 KIND_SLACK_MOCK_URL = "http://slack-mock.obs-conformance-test.svc:8080/services/TKIND/BKIND/kind-mock-hook"
 kind = Tool("kind")
+# the conformance canary's chart, a local path (not a pinned chart of a repository), and its release
+CANARY_CHART = REPO_ROOT / "charts" / "obs-conformance-canary"
+CANARY_RELEASE = "canary"
+CANARY_STEP = 12
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ class Tools:
         return Action(self.kubectl.apply_owned_stdin(secret), before=before)
 
     def install(self, name: str, chart_name: str, namespace: str, *values: str) -> Action:
-        release = Release(name, self.charts.reference(chart_name), namespace, values)
+        return self.install_release(Release(name, self.charts.reference(chart_name), namespace, values))
+
+    def install_release(self, release: Release) -> Action:
         return Action(release.install(self.helm), diff=release.diff(self.helm), release=release)
 
 
@@ -174,10 +180,27 @@ def _secret(env: Environment, key: str, required: bool) -> Secret:
     return Secret(f"<{key} not set>")
 
 
+def canary_release(env: Environment) -> Release:
+    """The canary chart in the stack's namespace (its ServiceMonitor and PrometheusRule beside the
+    stack's), checking this env: the env file's content as ``env.file``, its name as ``env.name``."""
+    values = ("--set-file", f"env.file={env.path.resolve()}", "--set", f"env.name={env.name}")
+    return Release(CANARY_RELEASE, (str(CANARY_CHART),), env.text("NAMESPACE"), values)
+
+
+def with_canary(env: Environment, canary: bool) -> bool:
+    """``--with-canary``, else the env's ``CANARY="on"``; off by default."""
+    return canary or env.canary
+
+
 def up_plan(
-    env: Environment, rendered: RenderedSet, require_secrets: bool = True, charts: ChartSource | None = None
+    env: Environment,
+    rendered: RenderedSet,
+    require_secrets: bool = True,
+    charts: ChartSource | None = None,
+    canary: bool = False,
 ) -> list[Step]:
-    """Steps 3-11 of the design's deploy.sh (1 and 2, load and render, happen before).
+    """Steps 3-11 of the design's deploy.sh (1 and 2, load and render, happen before), then with
+    ``canary`` (or ``CANARY="on"``) step 12: the conformance canary's chart.
 
     With ``require_secrets`` (``up``) a missing secret is an error before anything
     runs; a ``plan`` shows the steps anyway. What a target lacks is added to the step
@@ -271,11 +294,18 @@ def up_plan(
             tools.apply(f("tempo-ingress.yaml")),
         )),
     ]  # fmt: skip
+    if with_canary(env, canary):
+        steps.append(Step(CANARY_STEP, "install the conformance canary (charts/obs-conformance-canary)", (
+            tools.install_release(canary_release(env)),
+        )))  # fmt: skip
     return steps
 
 
-def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tuple[list[Step], list[str]]:
-    """Releases and manifests removed in reverse order; PVCs kept unless ``delete_data``.
+def down_plan(
+    env: Environment, rendered: RenderedSet, delete_data: bool, canary: bool = False
+) -> tuple[list[Step], list[str]]:
+    """Releases and manifests removed in reverse order (the canary first, with ``canary`` or
+    ``CANARY="on"``); PVCs kept unless ``delete_data``.
 
     The namespace is never deleted: that would delete the PVCs with it.
     Returns the steps and the PVCs kept.
@@ -290,6 +320,8 @@ def down_plan(env: Environment, rendered: RenderedSet, delete_data: bool) -> tup
         return Action(tools.kubectl.delete(str(rendered.path(name))))
 
     steps = [
+        *([Step(CANARY_STEP, "remove the conformance canary", (uninstall(CANARY_RELEASE),))]
+          if with_canary(env, canary) else []),
         Step(11, "remove tempo", (delete("tempo-ingress.yaml"), uninstall("tempo"))),
         Step(10, "remove loki-stack", (uninstall("loki-stack"),)),
         Step(9, "remove the ServiceMonitors and the conformance rules", (
