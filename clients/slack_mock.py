@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from obs_conformance.clients.clocks import clock_offset
 from obs_conformance.clients.http import HttpBackend
 
 
@@ -57,17 +57,7 @@ class SlackMockClient(HttpBackend):
         The offset comes from the quickest of a few reads of the mock's ``now``, at the middle of
         its round trip, as for Prometheus' clock (fixtures/readback.on_prometheus_clock).
         """
-        best: tuple[float, float] | None = None  # (round trip, offset)
-        for _ in range(5):
-            before = time.time()
-            now = float(self.get_json("/api/messages", {"since": "inf"})["now"])
-            after = time.time()
-            measured = (after - before, now - (before + after) / 2)
-            best = measured if best is None or measured < best else best
-            if best[0] < 0.05:
-                break
-        assert best is not None
-        return when + best[1]
+        return when + clock_offset(lambda: float(self.get_json("/api/messages", {"since": "inf"})["now"]))
 
     def ready(self) -> bool:
         return self.request("GET", "/healthz").status_code == 200
