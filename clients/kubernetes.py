@@ -9,6 +9,7 @@ create and server-side apply, as its admin (a client certificate).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -79,20 +80,26 @@ class KubernetesClient(HttpBackend):
         """The items of a list at ``path``, paged like ``list_all``; a missing resource type is an empty list."""
         return self.list_all(path)
 
-    def list_all(self, path: str, page: int = 500) -> list[dict[str, Any]]:
+    def list_all(self, path: str, page: int = 500, field_selector: str = "") -> list[dict[str, Any]]:
         """Every item of the list at ``path`` (a kind across namespaces), page by page (``limit``/``continue``):
-        one list call per kind, never one per object. A missing resource type is an empty list."""
+        one list call per kind, never one per object. A missing resource type is an empty list.
+
+        Each item's ``metadata.managedFields`` is dropped as its page arrives: no check reads who manages
+        a field, and on a big cluster they are much of what a list holds."""
         items: list[dict[str, Any]] = []
         token = ""
+        selector = {"fieldSelector": field_selector} if field_selector else {}
         while True:
-            params = {"limit": str(page), **({"continue": token} if token else {})}
+            params = {"limit": str(page), **selector, **({"continue": token} if token else {})}
             try:
                 found = self.get_json(path, params)
             except BackendError as e:
                 if e.status == 404:
                     return items
                 raise
-            items += found.get("items", [])
+            for item in found.get("items", []):
+                item.get("metadata", {}).pop("managedFields", None)
+                items.append(item)
             token = str(found.get("metadata", {}).get("continue") or "")
             if not token:
                 return items
@@ -129,3 +136,31 @@ class KubernetesClient(HttpBackend):
             if e.status == 404:
                 return 404
             raise
+
+
+class SharedLists:
+    """Lists read once per run and shared by the checks that read them (a check parametrized per host or
+    per component reads its kind's list once, not once per case): one paged list call per kind and
+    namespace, never one per check nor per object. The lists are the few kinds of the stack's own
+    namespace, small on any cluster; a big list read by one check is read by it (``KubernetesClient``).
+    A Secret's private key (``tls.key``) is dropped as its list arrives: no check reads one."""
+
+    def __init__(self, kube: KubernetesClient) -> None:
+        self.kube = kube
+        self._lists: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def items(self, path: str, field_selector: str = "") -> list[dict[str, Any]]:
+        """The items at ``path`` (optionally a ``fieldSelector``), listed on the first ask."""
+        with self._lock:
+            key = (path, field_selector)
+            if key not in self._lists:
+                found = self.kube.list_all(path, field_selector=field_selector)
+                for item in found if path.endswith("/secrets") else []:
+                    (item.get("data") or {}).pop("tls.key", None)
+                self._lists[key] = found
+            return self._lists[key]
+
+    def named(self, path: str, name: str, field_selector: str = "") -> dict[str, Any] | None:
+        """The item of the list at ``path`` named ``name``; None when the list holds none."""
+        return next((i for i in self.items(path, field_selector) if i["metadata"]["name"] == name), None)

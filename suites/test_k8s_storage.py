@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.kubernetes import KubernetesClient, SharedLists
 from obs_conformance.clients.polling import Observation, Patience, wait_for
 from obs_conformance.clients.prometheus import PrometheusClient, Sample
 from obs_conformance.envconf import Environment
@@ -17,9 +17,9 @@ pytestmark = [pytest.mark.k8s]
 
 
 @pytest.mark.parametrize("component", sorted(PVCS))
-def test_pvc_bound_with_env_size_and_class(env: Environment, kube: KubernetesClient, component: str) -> None:
+def test_pvc_bound_with_env_size_and_class(env: Environment, kube_lists: SharedLists, component: str) -> None:
     namespace, name = env.text("NAMESPACE"), PVCS[component]
-    pvc = kube.get(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims/{name}")
+    pvc = kube_lists.named(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", name)
     assert pvc is not None, f"{component}: PVC {namespace}/{name} not found (expected from its volumeClaimTemplate)"
     actual = {
         "phase": pvc.get("status", {}).get("phase"),

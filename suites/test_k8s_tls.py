@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import requests
 
-from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.kubernetes import KubernetesClient, SharedLists
 from obs_conformance.clients.tls import parse_certificate, served_certificate
 from obs_conformance.envconf import Environment
 
 pytestmark = [pytest.mark.k8s, pytest.mark.tls]
 
 SERVICES = ("prometheus", "alertmanager", "loki", "tempo")
+TLS_SECRETS = "type=kubernetes.io/tls"  # the Secrets cert-manager writes; one list of them, not one read each
 NO_PODS_SERVE = (
     "{target} target: ingress-nginx's pods are fakes, so no ingress of the cluster serves {host} on ports {http}/{https} "
     "(the Certificate and its Secret are checked above; the handshake on kind/dev)"
@@ -31,13 +32,24 @@ def _ingress(env: Environment, host: str) -> tuple[str, int, int]:
     return str(env.values.get("INGRESS_ADDRESS") or host), http, https
 
 
-def _certificate_for(kube: KubernetesClient, namespace: str, host: str) -> dict[str, Any]:
-    certificates = kube.items(f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates")
+def _certificate_for(lists: SharedLists, namespace: str, host: str) -> dict[str, Any]:
+    """The Certificate covering ``host``, from the namespace's one list of Certificates."""
+    certificates = lists.items(f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates")
     for certificate in certificates:
         if host in certificate.get("spec", {}).get("dnsNames", []):
             return certificate
     names = [c["metadata"]["name"] for c in certificates]
     raise AssertionError(f"cert-manager: no Certificate in {namespace} covers {host} (found: {names})")
+
+
+def _stored_certificate(lists: SharedLists, namespace: str, certificate: dict[str, Any], host: str) -> bytes:
+    """The ``tls.crt`` of ``certificate``'s Secret, from the namespace's one list of TLS Secrets."""
+    secret_name = certificate["spec"]["secretName"]
+    secret = lists.named(f"/api/v1/namespaces/{namespace}/secrets", secret_name, TLS_SECRETS)
+    assert secret is not None, (
+        f"cert-manager: Secret {namespace}/{secret_name} (type kubernetes.io/tls) of the Certificate for {host} not found"
+    )
+    return base64.b64decode(secret["data"]["tls.crt"])
 
 
 def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -46,10 +58,10 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_certificate_ready_from_env_issuer_and_not_expiring(
-    env: Environment, kube: KubernetesClient, service: str
+    env: Environment, kube_lists: SharedLists, service: str
 ) -> None:
     namespace, host = env.text("NAMESPACE"), env.host(service)
-    certificate = _certificate_for(kube, namespace, host)
+    certificate = _certificate_for(kube_lists, namespace, host)
     name = f"{namespace}/{certificate['metadata']['name']}"
     ready = _condition(certificate, "Ready")
     assert ready.get("status") == "True", (
@@ -71,13 +83,11 @@ def test_certificate_ready_from_env_issuer_and_not_expiring(
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_secret_certificate_covers_host(env: Environment, kube: KubernetesClient, service: str) -> None:
+def test_secret_certificate_covers_host(env: Environment, kube_lists: SharedLists, service: str) -> None:
     namespace, host = env.text("NAMESPACE"), env.host(service)
-    certificate = _certificate_for(kube, namespace, host)
+    certificate = _certificate_for(kube_lists, namespace, host)
     secret_name = certificate["spec"]["secretName"]
-    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{secret_name}")
-    assert secret is not None, f"cert-manager: Secret {namespace}/{secret_name} of Certificate for {host} not found"
-    info = parse_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    info = parse_certificate(_stored_certificate(kube_lists, namespace, certificate, host))
     assert info.covers(host), (
         f"TLS: Secret {namespace}/{secret_name} has SANs {list(info.sans)}, expected one covering {host}"
     )
@@ -98,13 +108,11 @@ def test_ingresses_use_the_env_ingress_class(env: Environment, kube: KubernetesC
 
 @pytest.mark.handshake
 @pytest.mark.parametrize("service", SERVICES)
-def test_handshake_serves_the_secret_certificate(env: Environment, kube: KubernetesClient, service: str) -> None:
+def test_handshake_serves_the_secret_certificate(env: Environment, kube_lists: SharedLists, service: str) -> None:
     namespace, host = env.text("NAMESPACE"), env.host(service)
     address, _, port = _ingress(env, host)
-    certificate = _certificate_for(kube, namespace, host)
-    secret = kube.get(f"/api/v1/namespaces/{namespace}/secrets/{certificate['spec']['secretName']}")
-    assert secret is not None
-    stored = parse_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+    certificate = _certificate_for(kube_lists, namespace, host)
+    stored = parse_certificate(_stored_certificate(kube_lists, namespace, certificate, host))
     served, verdict = served_certificate(host, port, env.duration("HTTP_TIMEOUT").seconds, address=address)
     assert served.sha256 == stored.sha256, (
         f"TLS: {host}:{port} (via {address}) serves {served.subject} (sha256 {served.sha256[:16]}...), "

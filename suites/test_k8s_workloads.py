@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from obs_conformance.clients.kubernetes import KubernetesClient
+from obs_conformance.clients.kubernetes import KubernetesClient, SharedLists
 from obs_conformance.envconf import Environment
 from obs_conformance.envconf.stack_facts import WORKLOADS
 from obs_conformance.envconf.values import k8s_quantity_value
@@ -31,12 +31,13 @@ def normalized(resources: dict[str, Any]) -> dict[str, dict[str, float]]:
     }
 
 
-def _pods(env: Environment, kube: KubernetesClient) -> list[dict[str, Any]]:
-    return kube.items(f"/api/v1/namespaces/{env.text('NAMESPACE')}/pods")
+def _pods(env: Environment, lists: SharedLists) -> list[dict[str, Any]]:
+    """The stack namespace's pods: one list, shared by the checks of this file."""
+    return lists.items(f"/api/v1/namespaces/{env.text('NAMESPACE')}/pods")
 
 
-def test_every_pod_ready_and_not_restarting(env: Environment, kube: KubernetesClient) -> None:
-    pods = _pods(env, kube)
+def test_every_pod_ready_and_not_restarting(env: Environment, kube_lists: SharedLists) -> None:
+    pods = _pods(env, kube_lists)
     assert pods, f"Kubernetes: no pods in namespace {env.text('NAMESPACE')}"
     problems = []
     for pod in pods:
@@ -57,9 +58,9 @@ def test_every_pod_ready_and_not_restarting(env: Environment, kube: KubernetesCl
 
 
 @pytest.mark.parametrize("component", sorted(WORKLOADS))
-def test_resources_equal_the_env(env: Environment, kube: KubernetesClient, component: str) -> None:
+def test_resources_equal_the_env(env: Environment, kube_lists: SharedLists, component: str) -> None:
     prefix, container_name = WORKLOADS[component]
-    pods = [p for p in _pods(env, kube) if p["metadata"]["name"].startswith(prefix)]
+    pods = [p for p in _pods(env, kube_lists) if p["metadata"]["name"].startswith(prefix)]
     assert pods, f"{component}: no pod named {prefix}* in {env.text('NAMESPACE')}"
     expected = {
         "requests": {
@@ -124,11 +125,11 @@ def test_instrumentation_for_java_and_python(env: Environment, kube: KubernetesC
 
 
 @pytest.mark.parametrize("name", ["otel-collector", "postgres-exporter"])
-def test_service_monitor_selected_every_scrape_interval(env: Environment, kube: KubernetesClient, name: str) -> None:
+def test_service_monitor_selected_every_scrape_interval(env: Environment, kube_lists: SharedLists, name: str) -> None:
     namespaces = [env.text("NAMESPACE")]
     found: dict[str, dict[str, Any]] = {}
     for namespace in namespaces:
-        for monitor in kube.items(f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/servicemonitors"):
+        for monitor in kube_lists.items(f"/apis/monitoring.coreos.com/v1/namespaces/{namespace}/servicemonitors"):
             if monitor["metadata"]["name"] == name:
                 found[namespace] = monitor
     assert found, f"ServiceMonitor {name} not found in {namespaces}"
