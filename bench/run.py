@@ -37,6 +37,7 @@ from obs_conformance.deployer.errors import StackError
 from obs_conformance.deployer.local import LocalStack
 from obs_conformance.envconf import Environment, load_environment
 from obs_conformance.fixtures.emitters import OtlpEmitter
+from obs_conformance.fixtures.otlp_auth import otlp_headers
 from obs_conformance.fixtures.readback import read_logs, read_series, read_trace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,13 +180,17 @@ def burst(env: Environment, emitter: OtlpEmitter, spans: int, logs: int) -> None
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(
         BatchSpanProcessor(
-            OTLPSpanExporter(endpoint=endpoint, insecure=True), max_queue_size=spans + 1, max_export_batch_size=512
+            OTLPSpanExporter(endpoint=endpoint, insecure=True, headers=emitter.headers),
+            max_queue_size=spans + 1,
+            max_export_batch_size=512,
         )
     )
     logger_provider = LoggerProvider(resource=resource)
     logger_provider.add_log_record_processor(
         BatchLogRecordProcessor(
-            OTLPLogExporter(endpoint=endpoint, insecure=True), max_queue_size=logs + 1, max_export_batch_size=512
+            OTLPLogExporter(endpoint=endpoint, insecure=True, headers=emitter.headers),
+            max_queue_size=logs + 1,
+            max_export_batch_size=512,
         )
     )
     tracer = tracer_provider.get_tracer("bench")
@@ -277,10 +282,18 @@ def _prometheus_exporter_off(config: dict[str, Any], dead: int) -> None:
     """OTLP metrics no longer reach Prometheus: the private collector's exporter is not scraped."""
 
 
+# the environment variable the private collectors read the shared collector's authorization header from
+SHARED_OTLP_AUTHORIZATION = "OBSCONF_SHARED_OTLP_AUTHORIZATION"
+
+
 def _metrics_via_the_shared_collector(config: dict[str, Any], shared_otlp: str) -> None:
     """The private collector's metrics go on to the shared collector, whose exporter Prometheus scrapes:
     breaking one of its other exporters breaks that pipeline only."""
+    # the shared collector asks for the env's OTLP credentials: the header comes from this process'
+    # environment (the collector expands ${env:...}), never written to the config file
     config["exporters"]["otlp_grpc/shared"] = {"endpoint": shared_otlp, "tls": {"insecure": True}}
+    if os.environ.get(SHARED_OTLP_AUTHORIZATION):
+        config["exporters"]["otlp_grpc/shared"]["headers"] = {"authorization": f"${{env:{SHARED_OTLP_AUTHORIZATION}}}"}
     config["service"]["pipelines"]["metrics"]["exporters"] = ["otlp_grpc/shared"]
 
 
@@ -323,6 +336,7 @@ def time_to_red(env: Environment, only: str = "") -> tuple[float, list[Red]]:
     from tests.breakage import collector_with, free_port
 
     deadline = max(env.duration(f"{s}_DEADLINE").seconds for s in ("TRACE", "LOG", "METRIC", "ALERT"))
+    os.environ[SHARED_OTLP_AUTHORIZATION] = otlp_headers(env).get("authorization", "")
     reds = []
     for breakage in BREAKAGES:
         if only and only not in breakage.name:

@@ -108,6 +108,9 @@ OTELCOL_COMPONENTS: dict[str, tuple[str, ...]] = {
     # Tempo's metrics generator's role locally: span metrics from the traces (the
     # servicegraph connector is not served by the module proxy here)
     "connectors": (f"{_CONTRIB}/connector/spanmetricsconnector {OTELCOL_VERSION}",),
+    # basic authentication on the OTLP receivers (htpasswd, SHA-512-crypt lines as the front door's);
+    # v0.165.0 builds here (go-partial.tsv lists v0.158.0 only: the newer ones were not tried)
+    "extensions": (f"{_CONTRIB}/extension/basicauthextension {OTELCOL_VERSION}",),
 }
 
 # Debian packages of the local stack, with the binary that proves each is installed: PostgreSQL and

@@ -20,6 +20,8 @@ from obs_conformance.envconf.values import Duration, Endpoint, Quantity
 ENVIRONMENTS_DIR = Path(os.environ.get("OBSCONF_ENVIRONMENTS") or PROJECT_ROOT / "environments")
 SECRETS_FILE = "secrets.env"
 DEFAULT_FRONT_DOOR_USER = "obs-conformance"
+# the OTLP senders' user: not the front door's, so an app's credentials read nothing and silence nothing
+DEFAULT_OTLP_USER = "otlp-sender"
 
 T = TypeVar("T")
 
@@ -95,6 +97,16 @@ class Environment:
     def front_door_auth(self) -> bool:
         """Whether the front door asks for basic authentication: yes unless ``INGRESS_AUTH="off"``."""
         return self.values.get("INGRESS_AUTH", "basic") != "off"
+
+    @property
+    def otlp_auth(self) -> bool:
+        """Whether the collector's OTLP receivers ask for basic authentication: yes unless ``OTLP_AUTH="off"``."""
+        return self.values.get("OTLP_AUTH", "basic") != "off"
+
+    @property
+    def otlp_user(self) -> str:
+        """The OTLP senders' basic-auth user (``OTLP_AUTH_USER``, else ``otlp-sender``)."""
+        return str(self.values.get("OTLP_AUTH_USER") or DEFAULT_OTLP_USER)
 
     @property
     def canary(self) -> bool:

@@ -47,6 +47,10 @@ KEYS: dict[str, Key] = {
     # which the security checks then report as a waived risk; the password is a secret (below)
     "INGRESS_AUTH": Key(v.parse_choice("basic", "off"), required=False),
     "INGRESS_AUTH_USER": Key(v.parse_name, required=False),
+    # basic authentication on the collector's OTLP receivers (its basicauth extension): on unless
+    # OTLP_AUTH="off", reported as a waived risk like INGRESS_AUTH; the password is a secret (below)
+    "OTLP_AUTH": Key(v.parse_choice("basic", "off"), required=False),
+    "OTLP_AUTH_USER": Key(v.parse_name, required=False),
     "CLUSTER_ISSUER": Key(v.parse_name),
     "ISSUER_TYPE": Key(v.parse_choice("acme", "selfsigned")),
     "ACME_SERVER": Key(v.parse_url, required=False),
@@ -106,6 +110,8 @@ KEYS: dict[str, Key] = {
     "POSTGRES_EXPORTER_USER": Key(v.parse_identifier),
     # the front door's basic-auth password (the local stack generates one when unset)
     "INGRESS_AUTH_PASSWORD": Key(v.parse_text, required=False, secret=True),
+    # what OTLP senders authenticate with (the local stack generates one when unset)
+    "OTLP_AUTH_PASSWORD": Key(v.parse_text, required=False, secret=True),
     # the local stack's own listeners, beside the URLs above
     "LOCAL_NODE_EXPORTER_PORT": Key(v.parse_port, required=False, required_on=("local",)),
     "LOCAL_POSTGRES_PORT": Key(v.parse_port, required=False, required_on=("local",)),

@@ -24,7 +24,7 @@ from obs_conformance.deployer.targets.stack.components import render_configs
 from obs_conformance.deployer.toolchain import gobuild
 from obs_conformance.envconf import load_environment
 from obs_conformance.envconf.environment import ENVIRONMENTS_DIR
-from tests.cluster_render import CHARTS
+from tests.cluster_render import CHARTS, shared_otlp_htpasswd
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_ENV = (ENVIRONMENTS_DIR / "local" / "local.env").read_text()
@@ -43,7 +43,9 @@ def local_configs(tmp_path: Path, webhook: str) -> dict[str, Any]:
     hook = layout.secrets / "slack_webhook_url"
     hook.write_text(webhook)
     env = load_environment("local", environ={})
-    rendered: list[Rendered] = render_configs(env, layout, hook, cluster_config(env, CHARTS))
+    rendered: list[Rendered] = render_configs(
+        env, layout, hook, cluster_config(env, CHARTS), otlp_htpasswd_file=shared_otlp_htpasswd()
+    )
     # YAML parsed; the others (nginx.conf) as their text
     configs: dict[str, Any] = {
         r.path.name: yaml.safe_load(r.text) if r.path.suffix in (".yml", ".yaml") else r.text for r in rendered

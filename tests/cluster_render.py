@@ -173,6 +173,15 @@ def rendered(name: str) -> ClusterRender:
     return result
 
 
+def shared_otlp_htpasswd() -> Path:
+    """The shared local stack's OTLP htpasswd: private collectors rendered from the local config check
+    the same users, so the env's OTLP credentials (fixtures/otlp_auth.py) are let in there too."""
+    from obs_conformance.deployer.engine.layout import Layout
+    from obs_conformance.deployer.targets.stack.components import OTLP_HTPASSWD
+
+    return Layout.default().config / OTLP_HTPASSWD
+
+
 def local_collector_config(home: Path) -> dict[str, Any]:
     """The local stack's collector config as ``deployer local up`` renders it (rendered into ``home``):
     what the breakage tests and the bench run private collectors from."""
@@ -186,6 +195,6 @@ def local_collector_config(home: Path) -> dict[str, Any]:
     hook = layout.secrets / "slack_webhook_url"
     hook.write_text("http://127.0.0.1:18080/services/T/B/unused")
     env = load_environment("local", environ={})
-    rendered = render_configs(env, layout, hook, cluster_config(env, CHARTS))
+    rendered = render_configs(env, layout, hook, cluster_config(env, CHARTS), otlp_htpasswd_file=shared_otlp_htpasswd())
     config: dict[str, Any] = next(yaml.safe_load(r.text) for r in rendered if r.path.name == "otelcol.yaml")
     return config

@@ -17,6 +17,8 @@ import pytest
 import requests
 
 from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.envconf import load_environment
+from obs_conformance.fixtures.otlp_auth import otlp_headers
 
 SEND_FAILED = re.compile(r"^otelcol_exporter_send_failed_log_records(?:_total)?(?:\{[^}]*\})? (\S+)$", re.MULTILINE)
 
@@ -44,7 +46,8 @@ def cause_export_failure(backend: str, otlp_http: str, telemetry: str) -> float:
                 }
             ]
         }
-        requests.post(f"{otlp_http}/v1/logs", json=record, timeout=5).raise_for_status()
+        headers = otlp_headers(load_environment("local"))  # the collector asks for the env's OTLP credentials
+        requests.post(f"{otlp_http}/v1/logs", json=record, headers=headers, timeout=5).raise_for_status()
 
         def probe() -> Observation[float]:
             now = send_failed(telemetry)

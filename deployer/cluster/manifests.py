@@ -108,6 +108,7 @@ def context(env: Environment) -> dict[str, Any]:
             "telemetry_host": "0.0.0.0",
             "telemetry_port": OPERATOR_COLLECTOR_METRICS_PORT,  # where the operator reads it, readers or not
             "span_metrics": False,  # Tempo's metrics generator makes them on clusters
+            "otlp_htpasswd_file": "",
         },
     )
     profile = target(env)

@@ -115,6 +115,8 @@ def ready_with_version(
 
 # the front door's basic-auth users, beside the configs: nginx's workers read it on every request
 FRONT_DOOR_HTPASSWD = "front-door.htpasswd"
+# the OTLP senders' users, which the collector's basicauth extension reads at its start
+OTLP_HTPASSWD = "otlp.htpasswd"
 
 
 def hostport(url: str) -> str:
@@ -173,13 +175,17 @@ def render_configs(
     slack_webhook_file: Path,
     cluster: ClusterConfig,
     htpasswd_file: Path | None = None,
+    otlp_htpasswd_file: Path | None = None,
 ) -> list[Rendered]:
     """Every config file of the stack. Prometheus' rules and Alertmanager's config are the cluster's
     (``cluster``: what prometheus-operator would generate from the chart render), mapped onto this
     machine by :func:`~deployer.targets.stack.cluster_config.remap_alertmanager` only. The front
-    door asks for basic authentication against ``htpasswd_file`` when the env wants it (the default)."""
+    door asks for basic authentication against ``htpasswd_file`` when the env wants it (the default),
+    and the collector's OTLP receivers against ``otlp_htpasswd_file`` (unless ``OTLP_AUTH="off"``)."""
     if env.front_door_auth and htpasswd_file is None:
         htpasswd_file = layout.config / FRONT_DOOR_HTPASSWD
+    if env.otlp_auth and otlp_htpasswd_file is None:
+        otlp_htpasswd_file = layout.config / OTLP_HTPASSWD
     from obs_conformance.deployer.render import (
         render,  # jinja2 loads where configs are rendered, not in every check process
     )
@@ -212,6 +218,7 @@ def render_configs(
             "telemetry_host": telemetry_host,
             "telemetry_port": telemetry_port,
             "span_metrics": True,
+            "otlp_htpasswd_file": str(otlp_htpasswd_file) if env.otlp_auth else "",
         },
     )
     rules_dir = layout.config / "rules"

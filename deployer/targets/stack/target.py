@@ -20,6 +20,7 @@ from obs_conformance.deployer.targets.stack import postgres
 from obs_conformance.deployer.targets.stack.cluster_config import ClusterConfig
 from obs_conformance.deployer.targets.stack.components import (
     FRONT_DOOR_HTPASSWD,
+    OTLP_HTPASSWD,
     Binaries,
     ingress_backends,
     process_specs,
@@ -29,7 +30,7 @@ from obs_conformance.envconf import Environment
 
 # placeholders until ``build`` ran: ``status`` and ``down`` only need the components' names
 _UNBUILT = Binaries.unbuilt()
-GENERATED_SECRETS = ("slack_webhook_url", "postgres_exporter_password", "ingress_auth_password")
+GENERATED_SECRETS = ("slack_webhook_url", "postgres_exporter_password", "ingress_auth_password", "otlp_auth_password")
 # the user nginx's workers run as when its master is root (Debian's build): they read the htpasswd file
 NGINX_WORKER_USER = "nobody"
 
@@ -82,6 +83,21 @@ class LocalTarget:
             return self.env.secret("INGRESS_AUTH_PASSWORD").reveal()
         return _secret_file(self.layout.secrets / "ingress_auth_password", secrets.token_urlsafe(18))
 
+    def otlp_password(self) -> str:
+        """What OTLP senders authenticate with: OTLP_AUTH_PASSWORD, else one made for this stack."""
+        if "OTLP_AUTH_PASSWORD" in self.env.secrets:
+            return self.env.secret("OTLP_AUTH_PASSWORD").reveal()
+        return _secret_file(self.layout.secrets / "otlp_auth_password", secrets.token_urlsafe(18))
+
+    def _otlp_htpasswd(self) -> tuple[Rendered, ...]:
+        """The collector's htpasswd (0600, SHA-512-crypt): a salt stable per env and user keeps the line,
+        and so the collector's fingerprint, unchanged per ``up``; a new password restarts the collector."""
+        if not self.env.otlp_auth:
+            return ()
+        user, password = self.env.otlp_user, self.otlp_password()
+        line = htpasswd.htpasswd_line(user, password, htpasswd.stable_salt(password, f"{self.env.name}:{user}"))
+        return (Rendered(self.layout.config / OTLP_HTPASSWD, line, private=True),)
+
     def _htpasswd_file(self) -> Path | None:
         """The front door's htpasswd (SHA-512-crypt), rewritten only when it no longer verifies the password."""
         if not self.env.front_door_auth:
@@ -132,6 +148,7 @@ class LocalTarget:
 
         own_steps: dict[str, Callable[[ProcessSpec], Component]] = {
             "postgresql": lambda spec: Component(spec, prepare=init_cluster, after_ready=ensure_role),
+            "otel-collector": lambda spec: Component(spec, rendered=self._otlp_htpasswd()),
         }
         specs = process_specs(self.env, self.layout, self.bins, dsn, postgres.run_as())
         return [own_steps.get(spec.name, Component)(spec) for spec in specs]
@@ -140,7 +157,7 @@ class LocalTarget:
         return [self.layout.root / "data", self.layout.pg_data]
 
     def generated_secrets(self) -> list[str]:
-        """The secrets this stack made for itself (mock hook token, Postgres and front-door passwords), for masking."""
+        """The secrets this stack made for itself (mock hook token, Postgres, front-door and OTLP passwords), for masking."""
         found = []
         for name in GENERATED_SECRETS:
             path = self.layout.secrets / name
