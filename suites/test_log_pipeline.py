@@ -23,8 +23,9 @@ pytestmark = [pytest.mark.logs]
 NAMESPACE, CONTAINER = "jips", "billing"
 
 
-def _pod_lines(sending: Sending) -> tuple[dict[str, str], float]:
-    """A health-check line, then a JSON error line, as container billing in namespace jips prints them."""
+def _pod_lines(sending: Sending) -> tuple[dict[str, str], float, str]:
+    """A health-check line, then a JSON error line, as container billing of namespace jips prints them
+    (on a cluster, in the test namespace with jips' team: the suite writes nowhere else there)."""
     health = f"GET /healthz 200 0.3ms probe={sending.probe_id}"
     payload = {
         "level": "error",
@@ -33,8 +34,8 @@ def _pod_lines(sending: Sending) -> tuple[dict[str, str], float]:
         "stack_trace": "at Billing.charge(Billing.java:42)",
     }
     write: Writer = sending.fixture("pod_log_writer")
-    write(NAMESPACE, CONTAINER, [health, json.dumps(payload)])
-    return payload, time.monotonic()
+    written_in = write(NAMESPACE, CONTAINER, [health, json.dumps(payload)])
+    return payload, time.monotonic(), written_in
 
 
 @sends_ahead(_pod_lines)
@@ -42,12 +43,12 @@ def test_json_pod_log_parsed_labelled_and_health_checks_dropped(
     env: Environment,
     patience: Callable[[str], Patience],
     log_store: LogStore,
-    sent: tuple[dict[str, str], float],
+    sent: tuple[dict[str, str], float, str],
     probe_id: str,
     record_latency: Callable[[float], None],
 ) -> None:
-    namespace, container, (payload, written_at) = NAMESPACE, CONTAINER, sent
-    team = env.mapping("TEAM_BY_NAMESPACE")[namespace]
+    container, (payload, written_at, namespace) = CONTAINER, sent
+    team = env.mapping("TEAM_BY_NAMESPACE")[NAMESPACE]
 
     selector = {"namespace": namespace, "team": team, "environment": env.text("ENV_NAME")}
     expected = SentLog(

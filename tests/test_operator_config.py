@@ -16,6 +16,7 @@ import yaml
 from obs_conformance.clients.polling import Observation, wait_for
 from obs_conformance.deployer.cluster import operator_config as oc
 from obs_conformance.deployer.cluster import slack_mock
+from obs_conformance.deployer.cluster.footprint import RUN_LABEL
 from obs_conformance.deployer.targets.stack.cluster_config import remap_alertmanager
 from obs_conformance.deployer.toolchain.charts import load_all
 from obs_conformance.deployer.toolchain.kube_build import kubectl
@@ -150,13 +151,16 @@ def suite_alertmanager_config_on_kwok() -> Iterator[None]:
     applied: list[tuple[str, ...]] = []
     if _kubectl(env, "-n", test_namespace, "get", "alertmanagerconfig", name) is None:
         if _kubectl(env, "get", "namespace", test_namespace) is None:
+            _kubectl_do(env, "create", "namespace", test_namespace)
             applied.append(("namespace", test_namespace))
         else:
             applied += [("-n", test_namespace, "alertmanagerconfig", name)]
             applied += [("-n", test_namespace, "secret", s["apiURL"]["name"])
                         for r in amc["spec"]["receivers"] for s in r.get("slackConfigs", [])]  # fmt: skip
         docs = load_all(slack_mock.manifests(env, "local"))
-        wanted = [d for d in docs if d["kind"] in ("Namespace", "Secret", "AlertmanagerConfig")]
+        wanted = [d for d in docs if d["kind"] in ("Secret", "AlertmanagerConfig")]
+        for doc in wanted:  # this test's, not a suite run's: no run label, so no suite run's sweep removes them
+            doc["metadata"].get("labels", {}).pop(RUN_LABEL, None)
         _kubectl_do(env, "apply", "-f", "-", stdin="\n---\n".join(yaml.safe_dump(d) for d in wanted))
     receivers = {f"{test_namespace}/{name}/{r['name']}" for r in amc["spec"]["receivers"]}
 

@@ -16,6 +16,7 @@ import yaml
 from obs_conformance.clients.alert_routing import routes_for
 from obs_conformance.clients.slack_mock import SlackMockClient
 from obs_conformance.deployer.cluster import slack_mock as plan
+from obs_conformance.deployer.cluster.footprint import RUN_LABEL
 from obs_conformance.deployer.cluster.manifests import render_cluster
 from obs_conformance.envconf import load_environment
 from obs_conformance.fixtures.slack_mock_cluster import deployed_slack_mock
@@ -89,12 +90,21 @@ def test_lifecycle_applies_waits_forwards_and_removes(tmp_path: Path, monkeypatc
     env = load_environment(str(env_file), environ={})
     client = SlackMockClient(env.text("SLACK_MOCK_URL"), 5)
 
-    with deployed_slack_mock(env, client) as mock:
+    with deployed_slack_mock(env, client, "0123456789") as mock:
         assert mock.ready()
 
     calls = [json.loads(line) for line in record.read_text().splitlines()]
     verbs = [c["argv"][2] if c["argv"][0] == "--context" else c["argv"][0] for c in calls]
-    assert verbs == ["apply", "-n", "-n", "delete"]
+    assert verbs == ["apply", "-n", "-n", "-n"]
     assert calls[0]["stdin"].startswith("# The Slack mock"), "the manifest (with the hook URL) goes through stdin"
     assert "rollout" in calls[1]["argv"] and "port-forward" in calls[2]["argv"]
-    assert calls[3]["argv"][-4:] == ["obs-conformance-test", "--ignore-not-found", "--wait=true", "--timeout=120s"]
+    # removed by the run's label only, in the test namespace only (the namespace is the run footprint's)
+    assert calls[3]["argv"][-9:] == [
+        "-n", "obs-conformance-test", "delete", plan.KINDS, "-l", f"{RUN_LABEL}=0123456789",
+        "--ignore-not-found", "--wait=true", "--timeout=120s",
+    ]  # fmt: skip
+    applied = [doc for doc in yaml.safe_load_all(plan.manifests(env, "tok", "0123456789")) if doc]
+    assert "Namespace" not in {doc["kind"] for doc in applied}
+    unlabelled = [doc["kind"] for doc in applied if doc["metadata"].get("labels", {}).get(RUN_LABEL) != "0123456789"]
+    assert not unlabelled, f"objects without the run's label: {unlabelled}"
+    assert {doc["metadata"]["namespace"] for doc in applied} == {"obs-conformance-test"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 
+from obs_conformance.deployer.cluster.footprint import RUN_LABEL
 from obs_conformance.deployer.render import render
 from obs_conformance.deployer.toolchain.tools import Command, Kubectl, KubeTools
 from obs_conformance.envconf import Environment, Secret
@@ -18,7 +19,13 @@ PYTHON_IMAGE = "python:3.11-slim"
 SERVICE_PORT = 8080
 
 
-def manifests(env: Environment, token: str) -> str:
+# what the manifest holds, for the teardown's label selector (pods and ReplicaSets go with their Deployment)
+KINDS = "alertmanagerconfigs.monitoring.coreos.com,deployments.apps,services,configmaps,secrets"
+
+
+def manifests(env: Environment, token: str, run: str = "render") -> str:
+    """Every object labelled with the run (``RUN_LABEL``: a run's id; ``render`` where it is only compared
+    or validated), all in the test namespace."""
     namespace = env.text("TEST_NAMESPACE")
     return render(
         "cluster/slack-mock.yaml.j2",
@@ -30,6 +37,8 @@ def manifests(env: Environment, token: str) -> str:
             "group_wait": str(env.duration("ALERT_GROUP_WAIT")),
             "group_interval": str(env.duration("ALERT_GROUP_INTERVAL")),
             "slack_channel": env.text("SLACK_CHANNEL"),
+            "run_label": RUN_LABEL,
+            "run": run,
         },
     )
 
@@ -53,10 +62,11 @@ def port_forward_command(env: Environment, local_port: int) -> Command:
     )
 
 
-def teardown_commands(env: Environment) -> list[Command]:
-    # waits: a namespace still terminating would make the next session's apply fail
+def teardown_commands(env: Environment, run: str) -> list[Command]:
+    """The run's objects, by its label only (the namespace is the run's footprint's: fixtures/footprint.py)."""
     return [
         kubectl(env)(
-            "delete", "namespace", env.text("TEST_NAMESPACE"), "--ignore-not-found", "--wait=true", "--timeout=120s"
+            "-n", env.text("TEST_NAMESPACE"), "delete", KINDS, "-l", f"{RUN_LABEL}={run}",
+            "--ignore-not-found", "--wait=true", "--timeout=120s",
         )
-    ]
+    ]  # fmt: skip
