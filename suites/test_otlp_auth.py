@@ -69,31 +69,46 @@ def test_otlp_refuses_anonymous_and_accepts_the_env_credentials(
 
 @dataclass(frozen=True)
 class Counter:
-    """One of the collector's counts of refused requests: what it is, its selector, how much it must grow."""
+    """One of the collector's counts of refused requests: what it is, its series, how much it must grow.
+
+    Prometheus 3.x keeps the collector's dotted names (``rpc.server.call.duration_count``, label
+    ``rpc.method``), 2.x escapes them with ``_``: the name is matched by a pattern and the labels are
+    compared here with ``.`` read as ``_`` (2.x cannot parse 3.x's quoted label names).
+    """
 
     name: str
     selector: str
+    labels: dict[str, str]
     refused: int
+
+    def of(self, series: dict[SeriesKey, Sample]) -> dict[SeriesKey, Sample]:
+        def matches(key: SeriesKey) -> bool:
+            found = {label.replace(".", "_"): value for label, value in key}
+            return all(found.get(label) == value for label, value in self.labels.items())
+
+        return {key: sample for key, sample in series.items() if matches(key)}
 
 
 def refusal_counters(env: Environment) -> list[Counter]:
     job = env.text("COLLECTOR_JOB")
-    grpc = [
+    rpc = f'{{__name__=~"rpc[._]server[._]call[._]duration(_seconds)?_count", job="{job}"}}'
+    http = f'{{__name__=~"http[._]server[._]request[._]duration(_seconds)?_count", job="{job}"}}'
+    grpc_counters = [
         Counter(
             f"rpc_server_call_duration_count{{rpc_method={GRPC_METHODS[signal]!r}, UNAUTHENTICATED}}",
-            f'{{__name__=~"rpc_server_call_duration(_seconds)?_count", job="{job}", '
-            f'rpc_method="{GRPC_METHODS[signal]}", rpc_response_status_code="UNAUTHENTICATED"}}',
+            rpc,
+            {"rpc_method": GRPC_METHODS[signal], "rpc_response_status_code": "UNAUTHENTICATED"},
             1,
         )
         for signal in SIGNALS
     ]
-    http = Counter(
+    http_counter = Counter(
         "http_server_request_duration_count{POST, 401}",
-        f'{{__name__=~"http_server_request_duration(_seconds)?_count", job="{job}", '
-        'http_request_method="POST", http_response_status_code="401"}',
+        http,
+        {"http_request_method": "POST", "http_response_status_code": "401"},
         len(SIGNALS),
     )
-    return [*grpc, http]
+    return [*grpc_counters, http_counter]
 
 
 def test_refused_otlp_requests_are_counted(
@@ -110,16 +125,14 @@ def test_refused_otlp_requests_are_counted(
     counters = refusal_counters(env)
     since = prometheus_time(prometheus)
     interval = env.duration("SCRAPE_INTERVAL").seconds
-    before: dict[str, dict[SeriesKey, Sample]] = {
-        c.name: current_values(prometheus, c.selector, since, interval) for c in counters
-    }
+    before = {c.name: c.of(current_values(prometheus, c.selector, since, interval)) for c in counters}
     answers = [export(env, protocol, signal, {}) for protocol in PROTOCOLS for signal in SIGNALS]
     not_refused = [a.shown() for a in answers if a.answer not in REFUSED.values()]
     assert not not_refused, f"collector: anonymous exports not refused: {not_refused}"
 
     def probe() -> Observation[dict[str, float]]:
         grown = {
-            c.name: sum(grown_by(before[c.name], series_values(prometheus, fresh(c.selector, since))).values())
+            c.name: sum(grown_by(before[c.name], c.of(series_values(prometheus, fresh(c.selector, since)))).values())
             for c in counters
         }
         short = {c.name: grown[c.name] for c in counters if grown[c.name] < c.refused}
