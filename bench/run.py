@@ -6,7 +6,8 @@ of the full suite (-n auto) and of -m smoke; each
 pipeline's inherent latency by tight polling; suite time over the slowest
 pipeline; a 10,000 + 10,000 span/log burst counted back; the unit tests' time;
 time to red with each component of the local stack broken in turn (``--time-to-red``
-alone: only that table; ``--scale N ...`` alone: the scale scenario of bench/scale.py). Then each
+alone: only that table; ``--scale N ...`` alone: the scale scenario of bench/scale.py; ``--series-suite K`` alone: the
+local suite against a private Prometheus holding K more series, bench/series_suite.py). Then each
 target of issues 8 and 22 with PASS or MISS. Measured, never asserted: this is
 not a timed test.
 """
@@ -406,7 +407,24 @@ def main() -> int:
         metavar="K",
         help="with --scale: synthetic series counts for the rule-coverage figure (none: skip it)",
     )
+    parser.add_argument(
+        "--series-suite",
+        type=int,
+        metavar="K",
+        help="only the series scenario (bench/series_suite.py): the local suite against a private Prometheus "
+        "with the local config, with none and with K synthetic series (e.g. 1000000)",
+    )
+    parser.add_argument(
+        "--series-names",
+        choices=("unread", "rules"),
+        default="unread",
+        help="with --series-suite: spread the series over names no rule reads, or over the rules' metric names",
+    )
     args = parser.parse_args()
+    if args.series_suite:
+        from bench import series_suite
+
+        return series_suite.main(args.series_suite, args.series_names)
     if args.scale:
         from bench import scale
 
