@@ -3,9 +3,10 @@
 and takes the env's credentials; Alertmanager refuses an anonymous silence; TLS 1.0/1.1 refused,
 no SHA-1 signature in the chain, the chain verifies against the env's CA; HTTP only redirects.
 
-On clusters (kwok proves it), the Slack webhook, the exporter's and the front door's passwords
-appear only in Secrets: never in a ConfigMap, a pod's env value, an annotation, nor a helm
-release's stored values; the check reads the real values the deployer used and prints ``****``.
+On clusters (kwok proves it), the Slack webhook, the exporter's, the front door's and the OTLP
+senders' passwords (with the OTLP credentials' base64 and header forms) appear only in Secrets: never
+in a ConfigMap, a pod's env value, an annotation, the stack's OpenTelemetry custom resources, nor a
+helm release's stored values; the check reads the real values the deployer used and prints ``****``.
 
 An env that turned authentication off (``INGRESS_AUTH="off"``) gets each exposure reported as a
 waived risk (terminal, summary.json, report.html), never a silent pass.
@@ -200,6 +201,7 @@ WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets", "Daemon
 def deployed_secret_values(env: Environment) -> dict[str, str]:
     """The values the deployer hands the cluster as Secrets (deployer/cluster/plan.py decides them)."""
     from obs_conformance.deployer.cluster import plan  # the deployer loads where the k8s checks run
+    from obs_conformance.deployer.cluster.basic_auth import secret_forms
 
     found = {"SLACK_WEBHOOK_URL": plan.slack_webhook(env).reveal()}
     if "POSTGRES_EXPORTER_PASSWORD" in env.secrets:
@@ -210,6 +212,9 @@ def deployed_secret_values(env: Environment) -> dict[str, str]:
         found["INGRESS_AUTH_PASSWORD"] = env.secret("INGRESS_AUTH_PASSWORD").reveal()
     elif env.front_door_auth and env.profile.generated_postgres_password:
         found["INGRESS_AUTH_PASSWORD"] = plan.kwok_ingress_password().reveal()
+    if env.otlp_auth and ("OTLP_AUTH_PASSWORD" in env.secrets or env.profile.generated_postgres_password):
+        # the password, its base64 and the instrumented pods' header: what an htpasswd or header Secret holds
+        found.update(secret_forms(env.otlp_user, plan.otlp_password(env)))
     return {key: value for key, value in found.items() if len(value) >= 8}
 
 
@@ -256,6 +261,18 @@ def places(kube: KubernetesClient, namespace: str) -> Iterator[tuple[str, str]]:
             yield where, helm_release(secret)
 
 
+def otel_resources(kube: KubernetesClient, namespace: str) -> Iterator[tuple[str, str]]:
+    """(where, text) for the stack's OpenTelemetry custom resources, which name Secrets and must hold no value:
+    the Instrumentations (their env goes into every instrumented pod) and the collector (its config)."""
+    for instrumentation in kube.list_all(f"/apis/opentelemetry.io/v1alpha1/namespaces/{namespace}/instrumentations"):
+        yield f"Instrumentation {namespace}/{instrumentation['metadata']['name']}", json.dumps(instrumentation)
+    collector = kube.get(
+        f"/apis/opentelemetry.io/v1beta1/namespaces/{namespace}/opentelemetrycollectors/otel-collector"
+    )
+    if collector is not None:
+        yield f"OpenTelemetryCollector {namespace}/otel-collector", json.dumps(collector)
+
+
 def leaks(values: dict[str, str], found: Iterator[tuple[str, str]]) -> list[str]:
     """Where each value shows outside Secrets' data, named by its key and ``****``."""
     return [
@@ -272,6 +289,7 @@ def test_secret_values_appear_only_in_secrets(env: Environment, kube: Kubernetes
     assert values, f"{env.name}: no secret value to look for (SLACK_WEBHOOK_URL, POSTGRES_EXPORTER_PASSWORD)"
     namespaces = sorted({env.text("NAMESPACE"), env.text("TEST_NAMESPACE")})
     found = [leak for namespace in namespaces for leak in leaks(values, places(kube, namespace))]
+    found += leaks(values, otel_resources(kube, env.text("NAMESPACE")))
     assert not found, (
         f"{env.name}: secret values outside Secrets (looked for {', '.join(sorted(values))} in {', '.join(namespaces)}):\n  "
         + "\n  ".join(found)

@@ -36,6 +36,7 @@ SECRETS = {
     "SLACK_WEBHOOK_URL": "https://hooks.example.invalid/services/TSECRET/BSECRET/render-secret-42",
     "POSTGRES_EXPORTER_PASSWORD": "render-pg-secret-42",
     "INGRESS_AUTH_PASSWORD": "render-front-door-secret-42",
+    "OTLP_AUTH_PASSWORD": "render-otlp-secret-42",
 }
 # Manifests the plan applies with kubectl (the rest of the rendered files are values files).
 APPLIED = ("namespace.yaml", "cluster-issuer.yaml", "otel-collector.yaml", "instrumentation.yaml",

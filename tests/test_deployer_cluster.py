@@ -15,11 +15,17 @@ from typing import Any
 import pytest
 import yaml
 
+from obs_conformance.deployer.cluster.basic_auth import secret_forms
+from obs_conformance.envconf import Secret
+
 ROOT = Path(__file__).resolve().parent.parent
 HOOK = "https://hooks.example.invalid/services/TSECRET/BSECRET/webhook-secret-value-42"
 PASSWORD = "pg-password-secret-value-42"
 FRONT_DOOR_PASSWORD = "front-door-secret-value-42"
-SECRETS = ("webhook-secret-value-42", PASSWORD, FRONT_DOOR_PASSWORD)
+OTLP_PASSWORD = "otlp-secret-value-42"
+# the OTLP password with its base64 and header forms (what the header Secrets hold)
+OTLP_FORMS = tuple(secret_forms("otlp-sender", Secret(OTLP_PASSWORD)).values())
+SECRETS = ("webhook-secret-value-42", PASSWORD, FRONT_DOOR_PASSWORD, *OTLP_FORMS)
 
 # A POSIX shell stand-in (a few ms a call; the deployer makes dozens of calls per run). One record
 # per call, every field NUL-terminated (any argument survives): the argument count, the tool, its
@@ -59,6 +65,7 @@ class Deployer:
             "SLACK_WEBHOOK_URL": HOOK,
             "POSTGRES_EXPORTER_PASSWORD": PASSWORD,
             "INGRESS_AUTH_PASSWORD": FRONT_DOOR_PASSWORD,
+            "OTLP_AUTH_PASSWORD": OTLP_PASSWORD,
         }
 
     def run(self, *args: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
@@ -138,8 +145,9 @@ def test_two_up_runs_give_identical_commands_and_no_delete(deployer: Deployer) -
     assert [c["argv"][0] for c in calls_first].count("helm") == 6
     assert all("--wait" in c["argv"] for c in calls_first if c["argv"][0] == "helm")
     secret_applies = [c for c in calls_first if c["stdin_sha256"]]
-    # the Slack webhook, the Postgres exporter's password and the front door's htpasswd
-    assert len(secret_applies) == 3 and all(c["argv"][-2:] == ["-f", "-"] for c in secret_applies)
+    # the Slack webhook, the Postgres exporter's password, the front door's htpasswd, the collector's OTLP
+    # htpasswd and the OTLP header of each of the three app namespaces
+    assert len(secret_applies) == 7 and all(c["argv"][-2:] == ["-f", "-"] for c in secret_applies)
     assert "done in" in first.stdout
     deployer.assert_no_secret_anywhere(first)
 

@@ -1,8 +1,9 @@
 """Rendering the design's values files and manifests from the env.
 
-Secrets never reach these files: the Slack webhook and the Postgres password go
-to Kubernetes as Secrets piped to ``kubectl apply -f -`` (see :mod:`deployer.cluster.plan`),
-and the values files only name those Secrets.
+Secrets never reach these files: the Slack webhook, the Postgres password and the htpasswd
+files go to Kubernetes as Secrets piped to ``kubectl apply -f -`` (see :mod:`deployer.cluster.plan`),
+and the values files and custom resources only name those Secrets: the collector mounts its OTLP
+htpasswd, instrumented pods read their OTLP header from a Secret of their own namespace.
 """
 
 from __future__ import annotations
@@ -22,6 +23,13 @@ SLACK_SECRET = "alertmanager-slack-webhook"  # noqa: S105 - a Secret name, not a
 POSTGRES_SECRET = "postgres-exporter-secret"  # noqa: S105 - a Secret name, not a value
 # the front door's htpasswd (key ``auth``), which every ingress of the design names for ingress-nginx's basic auth
 FRONT_DOOR_AUTH_SECRET = "front-door-basic-auth"  # noqa: S105 - a Secret name, not a value
+# the collector's OTLP htpasswd (key ``htpasswd``), mounted into its pod for the basicauth extension
+OTLP_AUTH_SECRET = "otel-collector-otlp-auth"  # noqa: S105 - a Secret name, not a value
+OTLP_AUTH_KEY = "htpasswd"
+OTLP_AUTH_MOUNT = "/etc/otelcol-otlp-auth"
+# in each app namespace: what instrumented pods send as OTEL_EXPORTER_OTLP_HEADERS (key ``headers``)
+OTLP_HEADERS_SECRET = "otel-exporter-otlp-headers"  # noqa: S105 - a Secret name, not a value
+OTLP_HEADERS_KEY = "headers"
 MANIFESTS = (
     "namespace.yaml",
     "ingress-nginx-values.yaml",
@@ -108,7 +116,8 @@ def context(env: Environment) -> dict[str, Any]:
             "telemetry_host": "0.0.0.0",
             "telemetry_port": OPERATOR_COLLECTOR_METRICS_PORT,  # where the operator reads it, readers or not
             "span_metrics": False,  # Tempo's metrics generator makes them on clusters
-            "otlp_htpasswd_file": "",
+            # the htpasswd Secret's key as the operator mounts it (otel-collector.yaml); none with OTLP_AUTH="off"
+            "otlp_htpasswd_file": f"{OTLP_AUTH_MOUNT}/{OTLP_AUTH_KEY}" if env.otlp_auth else "",
         },
     )
     profile = target(env)
@@ -137,6 +146,14 @@ def context(env: Environment) -> dict[str, Any]:
         "hosts": {service: env.host(service) for service in ("prometheus", "alertmanager", "loki", "tempo")},
         "front_door_auth": env.front_door_auth,
         "front_door_auth_secret": FRONT_DOOR_AUTH_SECRET,
+        "otlp_auth": {
+            "enabled": env.otlp_auth,
+            "secret": OTLP_AUTH_SECRET,
+            "key": OTLP_AUTH_KEY,
+            "mount": OTLP_AUTH_MOUNT,
+            "headers_secret": OTLP_HEADERS_SECRET,
+            "headers_key": OTLP_HEADERS_KEY,
+        },
         "storage_class": env.text("STORAGE_CLASS"),
         "storage_classes": storage_classes(env),
         "sizes": {

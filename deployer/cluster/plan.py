@@ -16,11 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from obs_conformance.deployer import pins
+from obs_conformance.deployer.cluster.basic_auth import otlp_headers_value
 from obs_conformance.deployer.cluster.manifests import (
     CERT_MANAGER_NAMESPACE,
     CERT_MANAGER_VALUES,
     FRONT_DOOR_AUTH_SECRET,
     KIND_CLUSTER,
+    OTLP_AUTH_KEY,
+    OTLP_AUTH_SECRET,
+    OTLP_HEADERS_KEY,
+    OTLP_HEADERS_SECRET,
     POSTGRES_MANIFEST,
     POSTGRES_SECRET,
     SLACK_SECRET,
@@ -140,38 +145,70 @@ def slack_webhook(env: Environment) -> Secret:
     return env.secret("SLACK_WEBHOOK_URL")
 
 
-def kwok_postgres_password() -> Secret:
-    """On kwok (nothing connects to its PostgreSQL) a password generated once into the control
-    plane's secrets directory (0600), so a second ``up`` applies the same Secret."""
-    path = Layout(Layout.default().root / "kube").secrets / "postgres_exporter_password"
+def _kwok_generated(name: str) -> Secret:
+    """A password generated once into the kwok control plane's secrets directory (0600), so a second
+    ``up`` applies the same Secret (nothing connects with it there: no pod runs)."""
+    path = Layout(Layout.default().root / "kube").secrets / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(18) + "\n")
         path.chmod(0o600)
     return Secret(path.read_text().strip())
+
+
+def kwok_postgres_password() -> Secret:
+    """On kwok (nothing connects to its PostgreSQL) the exporter's password, generated once."""
+    return _kwok_generated("postgres_exporter_password")
 
 
 def kwok_ingress_password() -> Secret:
     """On kwok (nothing serves its ingress) the front door's password, generated once like its Postgres one."""
-    path = Layout(Layout.default().root / "kube").secrets / "ingress_auth_password"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(18) + "\n")
-        path.chmod(0o600)
-    return Secret(path.read_text().strip())
+    return _kwok_generated("ingress_auth_password")
+
+
+def kwok_otlp_password() -> Secret:
+    """On kwok (its collector never runs: the suite sends to the local stack's) the OTLP senders' password."""
+    return _kwok_generated("otlp_auth_password")
+
+
+def _htpasswd_line(env: Environment, user: str, password: Secret) -> str:
+    """A SHA-512-crypt line; a salt stable per env and user keeps it, and so its Secret, unchanged per ``up``."""
+    salt = htpasswd.stable_salt(password.reveal(), f"{env.name}:{user}")
+    return htpasswd.htpasswd_line(user, password.reveal(), salt)
 
 
 def front_door_auth(env: Environment, require_secrets: bool) -> Secret:
     """The htpasswd Secret every ingress names (ingress-nginx ``auth-type: basic``, key ``auth``), from
-    INGRESS_AUTH_USER and INGRESS_AUTH_PASSWORD; a salt stable per env and user keeps it unchanged per ``up``."""
+    INGRESS_AUTH_USER and INGRESS_AUTH_PASSWORD."""
     if env.profile.generated_postgres_password and "INGRESS_AUTH_PASSWORD" not in env.secrets:
         password = kwok_ingress_password()
     else:
         password = _secret(env, "INGRESS_AUTH_PASSWORD", require_secrets)
-    user = env.front_door_user
-    salt = htpasswd.stable_salt(password.reveal(), f"{env.name}:{user}")
-    line = htpasswd.htpasswd_line(user, password.reveal(), salt)
+    line = _htpasswd_line(env, env.front_door_user, password)
     return _secret_manifest(FRONT_DOOR_AUTH_SECRET, env.text("NAMESPACE"), {"auth": line})
+
+
+def otlp_password(env: Environment, require_secrets: bool = True) -> Secret:
+    """What OTLP senders authenticate with on the cluster: OTLP_AUTH_PASSWORD, on kwok one generated once."""
+    if env.profile.generated_postgres_password and "OTLP_AUTH_PASSWORD" not in env.secrets:
+        return kwok_otlp_password()
+    return _secret(env, "OTLP_AUTH_PASSWORD", require_secrets)
+
+
+def otlp_auth(env: Environment, require_secrets: bool) -> list[tuple[Secret, str, str]]:
+    """(manifest, name, namespace) of the OTLP authentication Secrets: the collector's htpasswd in the
+    stack namespace (mounted, read by its basicauth extension), and in each app namespace the header
+    instrumented pods send (``OTEL_EXPORTER_OTLP_HEADERS``, taken by the Instrumentation's env valueFrom)."""
+    user, password = env.otlp_user, otlp_password(env, require_secrets)
+    ns = env.text("NAMESPACE")
+    found = [(
+        _secret_manifest(OTLP_AUTH_SECRET, ns, {OTLP_AUTH_KEY: _htpasswd_line(env, user, password)}),
+        OTLP_AUTH_SECRET, ns,
+    )]  # fmt: skip
+    header = otlp_headers_value(user, password)
+    for app in env.app_namespaces:
+        found.append((_secret_manifest(OTLP_HEADERS_SECRET, app, {OTLP_HEADERS_KEY: header}), OTLP_HEADERS_SECRET, app))
+    return found
 
 
 def _secret(env: Environment, key: str, required: bool) -> Secret:
@@ -235,6 +272,7 @@ def up_plan(
         password = _secret(env, "POSTGRES_EXPORTER_PASSWORD", require_secrets)
     slack = _secret_manifest(SLACK_SECRET, ns, {"url": webhook.reveal()})
     auth = front_door_auth(env, require_secrets) if env.front_door_auth else None
+    otlp = otlp_auth(env, require_secrets) if env.otlp_auth else []
     postgres = _secret_manifest(POSTGRES_SECRET, ns, {"password": password.reveal()})
     issuer: tuple[Action, ...] = (tools.apply(f("cluster-issuer.yaml")),)
     if profile.cert_manager:
@@ -274,10 +312,13 @@ def up_plan(
             tools.apply_secret(slack, SLACK_SECRET, ns),
             tools.install("prom-stack", "kube-prometheus-stack", ns, "--values", f("prometheus-values.yaml")),
         )),
-        Step(7, "install the OpenTelemetry operator, the collector and the instrumentation", (
+        Step(7, "install the OpenTelemetry operator, the collector and the instrumentation"
+             + (" with their OTLP authentication Secrets" if otlp else ""), (
             tools.install("opentelemetry-operator", "opentelemetry-operator", ns,
                           "--values", f("opentelemetry-operator-values.yaml")),
+            *(tools.apply_secret(*secret) for secret in otlp[:1]),
             tools.apply(f("otel-collector.yaml")),
+            *(tools.apply_secret(*secret) for secret in otlp[1:]),
             tools.apply(f("instrumentation.yaml")),
         )),
         Step(8, "install the Postgres exporter with its secret"
