@@ -10,6 +10,8 @@ the run has already seen is this run's data, and no check waits for another one.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 
 import pytest
@@ -30,6 +32,13 @@ from obs_conformance.fixtures.readback import (
 from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.metrics]
+
+
+def of_scrape_jobs(env: Environment, selector: str) -> str:
+    """``selector`` limited to the env's SCRAPE_JOBS: a big Prometheus holds the series of thousands of
+    other targets under these names (every pod's ``up``), which each poll would otherwise read and return."""
+    jobs = [job.strip() for job in env.text("SCRAPE_JOBS").split(",")]
+    return selector + "{job=~" + json.dumps("|".join(re.escape(job) for job in jobs)) + "}"
 
 
 def _counter(sending: Sending) -> SentMetric:
@@ -81,7 +90,7 @@ def test_every_expected_target_up_at_env_interval(
     missing = [job for job in expected_jobs if job not in by_job]
     assert not missing, f"Prometheus: no scrape target for jobs {missing} (jobs: {sorted(by_job)})"
 
-    promql = fresh("up", since)
+    promql = fresh(of_scrape_jobs(env, "up"), since)
 
     def scraped() -> Observation[list[str]]:
         seen = {s.labels.get("job", "") for s in prometheus.query(promql)}
@@ -130,6 +139,7 @@ def test_every_expected_target_up_at_env_interval(
     ],
 )
 def test_key_series_present(
+    env: Environment,
     patience: Callable[[str], Patience],
     prometheus: PrometheusClient,
     run_started: float,
@@ -139,6 +149,7 @@ def test_key_series_present(
 ) -> None:
     """Sampled during this run (counters: grown since its start), not left over from before it."""
     run_start = on_prometheus_clock(prometheus, run_started)
+    selector = of_scrape_jobs(env, selector)
     if kind == "grows":
         read_growth(prometheus, selector, run_start, patience("METRIC"), what)
         return
