@@ -28,7 +28,9 @@ slept for). Each time: the four files of the checks (metric, rule, alerting, dea
 process (-n 0, each test's duration by bench/series_plugin.py), then the whole suite (-n auto), its
 verdict time. Each figure is the quicker of its two runs (other sessions on this machine only ever
 add). Prometheus' query log names the API queries that slowed down; the rule groups' evaluation time
-says what the head costs Prometheus itself. The shared stack is left alone.
+says what the head costs Prometheus' rules, and a trivial request asked every 0.5 s through each
+phase (``Responsiveness``) whether the server itself stalls (a query that runs in milliseconds still
+waits for a server that has no CPU to answer with). The shared stack is left alone.
 
 Target (issue 22): with 1M active series the metric, rule and dead-rule checks add <= 2 s.
 """
@@ -40,15 +42,18 @@ import dataclasses
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
 
 from bench.scale import Generator, rule_selectors
@@ -243,6 +248,7 @@ class Phase:
     checks: list[Pytest]
     whole: list[Pytest]
     queries: list[dict[str, Any]]
+    answers: list[float]  # seconds Prometheus took to answer a trivial request, every 0.5 s of the phase
 
     @staticmethod
     def best(runs: list[Pytest]) -> Pytest:
@@ -281,16 +287,42 @@ def run_whole(stack: PrivateStack, home: Path) -> Pytest:
     return whole
 
 
+class Responsiveness:
+    """How long Prometheus takes to answer a request that costs it nothing (``/api/v1/status/buildinfo``),
+    asked every 0.5 s in a thread while the suites run: a stall there is the server's (scrapes, GC, the
+    machine), not a query's."""
+
+    def __init__(self, prometheus: PrometheusClient) -> None:
+        self.url = prometheus.url("/api/v1/status/buildinfo")
+        self.seconds: list[float] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.5):
+            started = time.monotonic()
+            with contextlib.suppress(requests.RequestException):  # a failure counts as the time it took
+                requests.get(self.url, timeout=60)
+            self.seconds.append(time.monotonic() - started)
+
+    def done(self) -> list[float]:
+        self.stop.set()
+        self.thread.join()
+        return self.seconds
+
+
 def phase(stack: PrivateStack, series: int, repeat: int, home: Path) -> Phase:
     head = head_series(stack.prometheus)
     evaluation = rule_evaluation_seconds(stack.prometheus)
     offset = stack.query_log.stat().st_size if stack.query_log.is_file() else 0
     checks: list[Pytest] = []
     whole: list[Pytest] = []
+    answers = Responsiveness(stack.prometheus)
     for _ in range(repeat):
         checks.append(run_checks(stack, home))
         whole.append(run_whole(stack, home))
-    return Phase(series, head, evaluation, checks, whole, api_queries(stack.query_log, offset))
+    return Phase(series, head, evaluation, checks, whole, api_queries(stack.query_log, offset), answers.done())
 
 
 def measure(series: int, repeat: int, names: str) -> tuple[Phase, Phase]:
@@ -335,6 +367,10 @@ def report(base: Phase, loaded: Phase, names: str) -> list[tuple[str, bool, str]
         print(f"  {p.series:>8} served, head {p.head}, rule evaluation {p.rule_evaluation:.3f}s per cycle: "
               f"checks -n 0 {p.shown(p.checks)}, whole suite -n auto {p.shown(p.whole)}; "
               f"{Phase.best(p.checks).summary} / {Phase.best(p.whole).summary}")  # fmt: skip
+    for p in (base, loaded):
+        slow = sum(1 for a in p.answers if a > 1.0)
+        print(f"  {p.series:>8} served: a trivial request answered in median {statistics.median(p.answers):.3f}s, "
+              f"max {max(p.answers):.2f}s; {slow} of {len(p.answers)} over 1 s")  # fmt: skip
     base_checks, loaded_checks = Phase.best(base.checks), Phase.best(loaded.checks)
     print("  per file (the quickest checks run, summed test durations):")
     before, after = base_checks.by_file(), loaded_checks.by_file()
