@@ -63,24 +63,28 @@ def test_collector_asks_for_basic_auth_on_both_receivers_from_the_mounted_htpass
     for protocol in ("grpc", "http"):
         auth = config["receivers"]["otlp"]["protocols"][protocol].get("auth")
         assert auth == {"authenticator": AUTHENTICATOR}, f"{name}: the OTLP {protocol} receiver's auth is {auth}"
-    [volume] = [v for v in spec.get("volumes", []) if v.get("secret", {}).get("secretName") == OTLP_AUTH_SECRET]
-    assert volume["secret"]["items"] == [{"key": OTLP_AUTH_KEY, "path": posixpath.basename(htpasswd_file)}]
-    [mount] = [m for m in spec.get("volumeMounts", []) if m["name"] == volume["name"]]
-    assert posixpath.join(mount["mountPath"], posixpath.basename(htpasswd_file)) == htpasswd_file
-    assert mount["readOnly"] is True
+    volumes = [v for v in spec.get("volumes", []) if v.get("secret", {}).get("secretName") == OTLP_AUTH_SECRET]
+    assert len(volumes) == 1, (
+        f"{name}: collector CR volumes {spec.get('volumes')}, expected one of Secret {OTLP_AUTH_SECRET}"
+    )
+    items = volumes[0]["secret"]["items"]
+    assert items == [{"key": OTLP_AUTH_KEY, "path": posixpath.basename(htpasswd_file)}], f"{name}: volume items {items}"
+    mounts = [m for m in spec.get("volumeMounts", []) if m["name"] == volumes[0]["name"]]
+    where = [posixpath.join(m["mountPath"], posixpath.basename(htpasswd_file)) for m in mounts]
+    assert where == [htpasswd_file], f"{name}: the htpasswd volume mounts at {where}, the config reads {htpasswd_file}"
+    assert mounts[0]["readOnly"] is True
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", CLUSTER_ENVS)
 def test_instrumentation_takes_the_otlp_header_from_the_app_namespace_secret(name: str) -> None:
     spec = _instrumentation(rendered(name))["spec"]
-    [variable] = [e for e in spec.get("env", []) if e["name"] == "OTEL_EXPORTER_OTLP_HEADERS"]
-    assert "value" not in variable, f"{name}: the header is in the Instrumentation in clear"
-    assert variable["valueFrom"]["secretKeyRef"] | {"optional": True} == {
-        "name": OTLP_HEADERS_SECRET,
-        "key": OTLP_HEADERS_KEY,
-        "optional": True,
-    }
+    found = [e for e in spec.get("env", []) if e["name"] == "OTEL_EXPORTER_OTLP_HEADERS"]
+    assert len(found) == 1, f"{name}: Instrumentation env {spec.get('env')}, expected OTEL_EXPORTER_OTLP_HEADERS once"
+    assert "value" not in found[0], f"{name}: the header is in the Instrumentation in clear"
+    reference = found[0].get("valueFrom", {}).get("secretKeyRef")
+    expected = {"name": OTLP_HEADERS_SECRET, "key": OTLP_HEADERS_KEY, "optional": True}
+    assert reference == expected, f"{name}: OTEL_EXPORTER_OTLP_HEADERS comes from {reference}, expected {expected}"
     for language in ("java", "python"):  # a language's own env would win over the common one
         names = {e["name"] for e in spec.get(language, {}).get("env", [])}
         assert "OTEL_EXPORTER_OTLP_HEADERS" not in names, f"{name}: {language} sets its own OTLP headers"
