@@ -3,8 +3,9 @@ PRIVATE control plane (free ports, its own state dir, kubeconfig and rendered fi
 
 One test, in order: a first ``up`` (every ``helm upgrade --install --wait`` through, every manifest
 applied), the k8s suites pass on it, a second ``up`` writes nothing (see below), ``down`` keeps the PVCs
-and names them, ``down --delete-data`` removes them, and the two secrets appear in no output, log or
-file the deploy and the control plane wrote (etcd's data excepted: the API server stores Secrets there,
+and names them, ``down --delete-data`` removes them, and the secrets (the webhook, the Postgres and
+OTLP passwords, the latter's base64 and header forms too) appear in no output, log or file the deploy
+and the control plane wrote (etcd's data excepted: the API server stores Secrets there,
 as on every cluster).
 
 What "changes nothing" means here: after the second ``up`` every object the deploy made has the same
@@ -32,10 +33,11 @@ from typing import Any
 import pytest
 
 from obs_conformance.clients.polling import Observation, wait_for
+from obs_conformance.deployer.cluster.basic_auth import secret_forms
 from obs_conformance.deployer.engine.layout import Layout
 from obs_conformance.deployer.local import LocalStack
 from obs_conformance.deployer.toolchain import kube_build
-from obs_conformance.envconf import Environment, load_environment
+from obs_conformance.envconf import Environment, Secret, load_environment
 from obs_conformance.envconf.stack_facts import PVCS
 from tests.test_kube_control_plane import free_port, private_env
 
@@ -66,6 +68,7 @@ class Deployer:
     def __init__(self, env_file: Path, tmp_path: Path) -> None:
         self.slack = f"http://127.0.0.1:9/services/T0/B0/{secrets.token_hex(16)}"
         self.password = secrets.token_urlsafe(24)
+        self.otlp_password = secrets.token_urlsafe(24)
         self.deploy_dir = tmp_path / "deploy"
         self.env_file = env_file
         self.outputs: list[str] = []
@@ -73,8 +76,14 @@ class Deployer:
             **os.environ,
             "SLACK_WEBHOOK_URL": self.slack,
             "POSTGRES_EXPORTER_PASSWORD": self.password,
+            "OTLP_AUTH_PASSWORD": self.otlp_password,
             "OBSCONF_DEPLOY_DIR": str(self.deploy_dir),
         }
+
+    def secrets(self, env: Environment) -> tuple[str, ...]:
+        """What must show nowhere: the webhook, the Postgres password, the OTLP password and its sent forms."""
+        otlp = secret_forms(env.otlp_user, Secret(self.otlp_password)).values()
+        return (self.slack, self.password, *otlp)
 
     def attempt(
         self, *args: str, timeout: float = 900, env_file: Path | None = None
@@ -209,15 +218,16 @@ def test_up_twice_suites_down_and_delete_data(
 
     # the secrets: in no output, no rendered file, no log or file of the control plane (etcd's data aside)
     leaks = []
+    hidden = deployer.secrets(env)
     for text in deployer.outputs:
-        leaks += [s for s in (deployer.slack, deployer.password) if s in text]
+        leaks += [f"output ({hidden.index(s)})" for s in hidden if s in text]
     etcd_data = state / "data" / "etcd"
     for root in (deployer.deploy_dir, state):
         for path in (p for p in root.rglob("*") if p.is_file()):
             if etcd_data in path.parents:
                 continue
             data = path.read_bytes()
-            leaks += [f"{path}" for s in (deployer.slack, deployer.password) if s.encode() in data]
+            leaks += [f"{path}" for s in hidden if s.encode() in data]
     assert not leaks, f"secrets found in: {leaks}"
 
 
