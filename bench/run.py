@@ -303,6 +303,8 @@ BREAKAGES = (
     Breakage("collector log exporter -> wrong port", lambda d: {}, _exporter_to("otlp_http/logs", "logs_endpoint")),
     Breakage("collector trace exporter -> wrong port", lambda d: {}, _exporter_to("otlp_grpc/traces", "endpoint")),
     Breakage("collector metric exporter not scraped", lambda d: {}, _prometheus_exporter_off),
+    # the senders' credentials refused: every OTLP export answered UNAUTHENTICATED / 401
+    Breakage("collector refuses the senders' OTLP credentials", lambda d: {"OTLP_AUTH_USER": "not-the-otlp-sender"}),
     Breakage("trace store down", lambda d: {"TRACES_URL": f"http://127.0.0.1:{d}"}),
     Breakage("log store down", lambda d: {"LOGS_URL": f"http://127.0.0.1:{d}"}),
     Breakage("Prometheus down", lambda d: {"PROMETHEUS_URL": f"http://127.0.0.1:{d}"}),

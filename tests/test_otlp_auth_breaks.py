@@ -88,3 +88,17 @@ def test_refusals_are_counted_only_where_the_collector_exposes_them(tmp_path: Pa
     assert "test_refused_otlp_requests_are_counted" in out, out[-4000:]
     assert "each count to grow by what was refused" in out and "UNAUTHENTICATED} +1" in out, out[-4000:]
     assert "last seen: grown {" in out and "TraceService/Export', UNAUTHENTICATED}\": 0" in out, out[-4000:]
+
+
+@pytest.mark.stack
+@pytest.mark.usefixtures("stack")
+def test_refused_credentials_are_named_as_such(tmp_path: Path) -> None:
+    """Senders with credentials the collector refuses: the export failures say so, with the exporter's
+    own answer, and the verdict blames the collector's credentials, not an unreachable receiver."""
+    out = run_suites_with(
+        tmp_path, {"OTLP_AUTH_USER": "not-the-otlp-sender"}, "suites/test_traces.py::test_span_read_back_by_trace_id"
+    ).stdout
+    assert "1 failed" in out, out[-4000:]
+    assert "credentials refused (the env's OTLP_AUTH_USER / OTLP_AUTH_PASSWORD)" in out, out[-4000:]
+    assert "StatusCode.UNAUTHENTICATED" in out, out[-4000:]
+    assert "BROKEN collector (OTLP/gRPC 127.0.0.1:" in out, out[-4000:]
