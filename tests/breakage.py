@@ -214,6 +214,23 @@ def collector_with(
 
 
 @contextmanager
+def scraped_collector(configs: dict[str, Any], tmp_path: Path) -> Iterator[tuple[str, str, str, int]]:
+    """A private collector (``configs["otelcol.yaml"]``) whose telemetry a private Prometheus
+    (``configs["prometheus.yml"]``, the stack's rules) scrapes as the env's ``otel-collector`` job;
+    yields (gRPC endpoint, HTTP URL, Prometheus URL, telemetry port)."""
+    telemetry = free_port()
+    prometheus = configs["prometheus.yml"]
+    prometheus["scrape_configs"] = [
+        {"job_name": "otel-collector", "static_configs": [{"targets": [f"127.0.0.1:{telemetry}"]}]}
+    ]
+    with (
+        collector_with(configs["otelcol.yaml"], tmp_path, telemetry_port=telemetry) as (grpc, http),
+        prometheus_with(prometheus, configs["rules.yml"], tmp_path, keep_scrapes=True, wait_scrape=True) as url,
+    ):
+        yield grpc, http, url, telemetry
+
+
+@contextmanager
 def victorialogs_with(retention: str, tmp_path: Path) -> Iterator[str]:
     from obs_conformance.deployer import pins
     from obs_conformance.deployer.toolchain.gobuild import build_source_module

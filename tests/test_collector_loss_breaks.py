@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from obs_conformance.clients.polling import Observation, wait_for
-from tests.breakage import collector_with, free_port, local_configs, prometheus_with, run_suites_with
+from tests.breakage import local_configs, run_suites_with, scraped_collector
 from tests.collector_loss_during_run import cause_export_failure
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.usefixtures("stack")]
@@ -74,15 +74,7 @@ def test_send_failed_before_the_run_is_not_this_runs_loss(
     configs = local_configs(tmp_path, HOOK)
     collector = configs["otelcol.yaml"]
     collector["exporters"]["otlp_http/logs"]["logs_endpoint"] = f"{logs_backend}/v1/logs"
-    telemetry = free_port()
-    prometheus = configs["prometheus.yml"]
-    prometheus["scrape_configs"] = [
-        {"job_name": "otel-collector", "static_configs": [{"targets": [f"127.0.0.1:{telemetry}"]}]}
-    ]
-    with (
-        collector_with(collector, tmp_path, telemetry_port=telemetry) as (grpc, http),
-        prometheus_with(prometheus, configs["rules.yml"], tmp_path, keep_scrapes=True, wait_scrape=True) as url,
-    ):
+    with scraped_collector(configs, tmp_path) as (grpc, http, url, telemetry):
         where = {"backend": logs_backend, "otlp_http": http, "telemetry": f"http://127.0.0.1:{telemetry}/metrics"}
         failed = cause_export_failure(**where)
 

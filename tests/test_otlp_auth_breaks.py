@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.breakage import collector_with, free_port, local_configs, prometheus_with, run_suites_with
+from tests.breakage import collector_with, local_configs, run_suites_with, scraped_collector
 
 SUITE = "suites/test_otlp_auth.py"
 HOOK = "http://127.0.0.1:9/services/T/B/unused"
@@ -70,15 +70,7 @@ def test_refusals_are_counted_only_where_the_collector_exposes_them(tmp_path: Pa
     configs = local_configs(tmp_path, HOOK)
     collector = configs["otelcol.yaml"]
     collector["service"]["telemetry"]["metrics"]["level"] = level
-    telemetry = free_port()
-    prometheus = configs["prometheus.yml"]
-    prometheus["scrape_configs"] = [
-        {"job_name": "otel-collector", "static_configs": [{"targets": [f"127.0.0.1:{telemetry}"]}]}
-    ]
-    with (
-        collector_with(collector, tmp_path, telemetry_port=telemetry) as (grpc, http),
-        prometheus_with(prometheus, configs["rules.yml"], tmp_path, keep_scrapes=True, wait_scrape=True) as url,
-    ):
+    with scraped_collector(configs, tmp_path) as (grpc, http, url, _):
         # 60 s: the count's wait runs from its send (sent ahead, at the run's start), and a Prometheus started
         # just now, evaluating the chart's rules every second, lagged its scrapes past 20 s in 2 of 4 runs
         overrides = {"OTLP_GRPC_ENDPOINT": grpc, "OTLP_HTTP_URL": http, "PROMETHEUS_URL": url, "METRIC_DEADLINE": "60s"}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.breakage import collector_with, free_port, local_configs, prometheus_with, run_suites_with
+from tests.breakage import local_configs, run_suites_with, scraped_collector
 
 pytestmark = [pytest.mark.stack, pytest.mark.slow, pytest.mark.usefixtures("stack")]
 
@@ -33,15 +33,7 @@ def test_processor_missing_from_one_pipeline_fails_naming_it(tmp_path: Path, pip
     collector = configs["otelcol.yaml"]
     collector["service"]["pipelines"][pipeline]["processors"].remove(processor)
     left = collector["service"]["pipelines"][pipeline]["processors"]
-    telemetry = free_port()
-    prometheus = configs["prometheus.yml"]
-    prometheus["scrape_configs"] = [
-        {"job_name": "otel-collector", "static_configs": [{"targets": [f"127.0.0.1:{telemetry}"]}]}
-    ]
-    with (
-        collector_with(collector, tmp_path, telemetry_port=telemetry) as (grpc, http),
-        prometheus_with(prometheus, configs["rules.yml"], tmp_path, keep_scrapes=True, wait_scrape=True) as url,
-    ):
+    with scraped_collector(configs, tmp_path) as (grpc, http, url, _):
         result = run_suites_with(
             tmp_path, {"OTLP_GRPC_ENDPOINT": grpc, "OTLP_HTTP_URL": http, "PROMETHEUS_URL": url}, CHECK
         )
