@@ -28,7 +28,6 @@ from obs_conformance.clients.prometheus import PrometheusClient, Sample
 from obs_conformance.envconf import Environment
 from obs_conformance.fixtures.otlp_auth import otlp_credentials, otlp_headers
 from obs_conformance.fixtures.readback import SeriesKey, current_values, fresh, grown_by, prometheus_time, series_values
-from obs_conformance.fixtures.sends_ahead import Sending, sends_ahead
 
 pytestmark = [pytest.mark.security]
 
@@ -112,44 +111,23 @@ def refusal_counters(env: Environment) -> list[Counter]:
     return [*grpc_counters, http_counter]
 
 
-@dataclass(frozen=True)
-class Refused:
-    """The anonymous exports a check sent ahead: the counts just before them, and the answers they got."""
-
-    since: float
-    before: dict[str, dict[SeriesKey, Sample]]
-    answers: list[OtlpAnswer]
-
-
-def _anonymous_exports(sending: Sending) -> Refused | None:
-    """The refusal counts read, then one anonymous export of each signal over both protocols: sent
-    ahead, so the count's wait runs beside the other pipelines' (one deadline for a broken run)."""
-    env: Environment = sending.fixture("env")
-    if not env.otlp_auth:
-        return None
-    prometheus: PrometheusClient = sending.fixture("prometheus")
-    since = prometheus_time(prometheus)
-    interval = env.duration("SCRAPE_INTERVAL").seconds
-    before = {c.name: c.of(current_values(prometheus, c.selector, since, interval)) for c in refusal_counters(env)}
-    return Refused(since, before, [export(env, protocol, signal, {}) for protocol in PROTOCOLS for signal in SIGNALS])
-
-
-@sends_ahead(_anonymous_exports)
 def test_refused_otlp_requests_are_counted(
     env: Environment,
     prometheus: PrometheusClient,
     patience: Callable[[str], Patience],
     waive_risk: Callable[[str], None],
-    sent: Refused | None,
 ) -> None:
     """Anonymous exports of each signal over both protocols, then the collector's counts of refused requests
     (as Prometheus scrapes them) grow by at least what was refused, series by series from just before."""
-    if sent is None or not env.otlp_auth:
+    if not env.otlp_auth:
         waive_risk('collector: OTLP_AUTH="off": nothing is refused, so no attempt is counted')
         return
     counters = refusal_counters(env)
-    since, before = sent.since, sent.before
-    not_refused = [a.shown() for a in sent.answers if a.answer not in REFUSED.values()]
+    since = prometheus_time(prometheus)
+    interval = env.duration("SCRAPE_INTERVAL").seconds
+    before = {c.name: c.of(current_values(prometheus, c.selector, since, interval)) for c in counters}
+    answers = [export(env, protocol, signal, {}) for protocol in PROTOCOLS for signal in SIGNALS]
+    not_refused = [a.shown() for a in answers if a.answer not in REFUSED.values()]
     assert not not_refused, f"collector: anonymous exports not refused: {not_refused}"
 
     def probe() -> Observation[dict[str, float]]:

@@ -71,8 +71,7 @@ def test_refusals_are_counted_only_where_the_collector_exposes_them(tmp_path: Pa
     collector = configs["otelcol.yaml"]
     collector["service"]["telemetry"]["metrics"]["level"] = level
     with scraped_collector(configs, tmp_path) as (grpc, http, url, _):
-        # 60 s: the count's wait runs from its send (sent ahead, at the run's start), and a Prometheus started
-        # just now, evaluating the chart's rules every second, lagged its scrapes past 20 s in 2 of 4 runs
+        # 60 s: a Prometheus started just now, evaluating the chart's rules every second, is slow at first
         overrides = {"OTLP_GRPC_ENDPOINT": grpc, "OTLP_HTTP_URL": http, "PROMETHEUS_URL": url, "METRIC_DEADLINE": "60s"}
         out = run_suites_with(tmp_path, overrides, SUITE).stdout
     if level == "detailed":
